@@ -1,0 +1,183 @@
+"""One typed configuration, from a TOML file plus ``HARMONY_SECTION__KEY`` variables.
+
+Errors name the setting: "Error in configuration at 'rules.petition_share': ...".
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.errors import InvalidInput
+from harmony_matrix.i18n import _, available_languages
+
+ENV_PREFIX = "HARMONY_"
+DEFAULT_DATABASE_URL = "sqlite:///harmony.db"
+
+
+@dataclass(frozen=True)
+class PartySettings:
+    name: str = "Harmony Party UK"
+    #: The PREFIX of assembly references (PREFIX-ASSE-YYYY-MM-ID).
+    reference_prefix: str = "HPUK"
+    timezone: str = "Europe/London"
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    homeserver: str = "http://127.0.0.1:8008"
+    user_id: str = ""
+    password: str = ""
+    access_token: str = ""
+    device_name: str = "Harmony"
+    store_path: str = "var/matrix-store"
+    command_prefix: str = "!"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    secret_key: str = ""
+    secret_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    party: PartySettings = field(default_factory=PartySettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    matrix: MatrixSettings = field(default_factory=MatrixSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    rules: Rules = field(default_factory=Rules)
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (if given), then apply ``HARMONY_SECTION__KEY`` variables on top."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                raw = tomllib.load(handle)
+        except FileNotFoundError as error:
+            raise InvalidInput(
+                _("The configuration file %(path)s does not exist.", path=str(path))
+            ) from error
+        except tomllib.TOMLDecodeError as error:
+            raise InvalidInput(
+                _(
+                    "The configuration file %(path)s is not valid TOML: %(reason)s",
+                    path=str(path),
+                    reason=str(error),
+                )
+            ) from error
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _sep, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        raw.setdefault(section, {})[key] = value
+    sections = {item.name: item for item in fields(Config)}
+    built: dict[str, Any] = {}
+    for section, values in raw.items():
+        if section not in sections:
+            raise _config_error(section, _("there is no such section"))
+        if not isinstance(values, dict):
+            raise _config_error(section, _("this must be a table of settings"))
+        section_class = sections[section].default_factory  # type: ignore[misc]
+        built[section] = _build_section(section, section_class, values)
+    config = Config(**built)
+    _check(config)
+    return config
+
+
+def _build_section(section: str, section_class: Any, values: dict[str, Any]) -> Any:
+    known = {item.name: item for item in fields(section_class)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise _config_error(f"{section}.{key}", _("there is no such setting"))
+        default = getattr(section_class(), key)
+        kwargs[key] = _coerce(f"{section}.{key}", value, default)
+    try:
+        return section_class(**kwargs)
+    except ValueError as error:
+        raise _config_error(section, _("%(reason)s", reason=str(error))) from error
+
+
+def _coerce(path: str, value: Any, default: Any) -> Any:
+    """Turn a TOML value or an environment string into the type of the default."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "1", "yes", "on"):
+                return True
+            if str(value).lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            if isinstance(value, bool | float):
+                raise ValueError(value)
+            return int(value)
+        if isinstance(default, Fraction):
+            return parse_share(value)
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+    except (ValueError, ZeroDivisionError) as error:
+        raise _config_error(path, _("“%(value)s” is not a valid value", value=value)) from error
+    return value
+
+
+def parse_share(value: object) -> Fraction:
+    """A share such as "15%", "0.15", 0.15 or "3/20", as an exact fraction."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        return Fraction(text[:-1].strip()) / 100
+    return Fraction(text)
+
+
+def _check(config: Config) -> None:
+    try:
+        ZoneInfo(config.party.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise _config_error("party.timezone", _("unknown timezone")) from error
+    if config.party.default_language not in available_languages():
+        raise _config_error(
+            "party.default_language",
+            _(
+                "no catalog for this language; available: %(languages)s",
+                languages=", ".join(available_languages()),
+            ),
+        )
+    if not config.party.reference_prefix.isalnum():
+        raise _config_error("party.reference_prefix", _("use letters and digits only"))
+    user_id = config.matrix.user_id
+    if user_id and not (user_id.startswith("@") and ":" in user_id):
+        raise _config_error("matrix.user_id", _("must be in the form @name:domain"))
+
+
+def _config_error(path: str, reason: object) -> InvalidInput:
+    return InvalidInput(
+        _("Error in configuration at '%(path)s': %(reason)s", path=path, reason=reason)
+    )

@@ -1,0 +1,162 @@
+"""The meeting process: five preparation steps, then discussion, debate and the vote."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+
+from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.errors import RuleViolation
+from harmony_matrix.i18n import Message, _, list_of
+
+
+class PreparationStep(enum.StrEnum):
+    """Clause: "the method for gaining Consensus throughout the Party is the same"."""
+
+    #: "first, any relevant Officers ... collect relevant factual data to the matter"
+    FACTS = "facts"
+    #: "second, the relevant Secretary ... inform all potentially interested Parties"
+    INFORMED = "informed"
+    #: "third, materials must be prepared - digital or physical"
+    MATERIALS = "materials"
+    #: "fourth, a date must be set for the Thing or Moot"
+    DATE_SET = "date_set"
+    #: "fifth, the actual Moot or Thing itself must be held"
+    HELD = "held"
+
+
+BEFORE_OPENING = (
+    PreparationStep.FACTS,
+    PreparationStep.INFORMED,
+    PreparationStep.MATERIALS,
+    PreparationStep.DATE_SET,
+)
+
+
+class Phase(enum.StrEnum):
+    """Clause: "A Moot, or Thing, shall consist of the following phases once in action"."""
+
+    PLANNING = "planning"
+    DISCUSSION = "discussion"
+    DEBATE = "debate"
+    VOTE = "vote"
+    CONSENSUS = "consensus"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({Phase.CONSENSUS, Phase.CANCELLED})
+
+
+def phase_name(phase: Phase) -> Message:
+    return {
+        Phase.PLANNING: _("planning"),
+        Phase.DISCUSSION: _("discussion"),
+        Phase.DEBATE: _("debate"),
+        Phase.VOTE: _("vote"),
+        Phase.CONSENSUS: _("consensus reached"),
+        Phase.CANCELLED: _("cancelled"),
+    }[phase]
+
+
+def step_name(step: PreparationStep) -> Message:
+    return {
+        PreparationStep.FACTS: _("facts collected"),
+        PreparationStep.INFORMED: _("eligible members informed"),
+        PreparationStep.MATERIALS: _("materials prepared"),
+        PreparationStep.DATE_SET: _("date set"),
+        PreparationStep.HELD: _("meeting held"),
+    }[step]
+
+
+def _require_phase(current: Phase, allowed: Collection[Phase], doing: Message) -> None:
+    if current not in allowed:
+        raise RuleViolation(
+            _(
+                "You cannot %(doing)s now: the meeting is in the %(phase)s phase.",
+                doing=doing,
+                phase=phase_name(current),
+            )
+        )
+
+
+def check_preparation(current: Phase) -> None:
+    """Preparation is recorded while planning; it may be added to until the vote."""
+    _require_phase(
+        current, (Phase.PLANNING, Phase.DISCUSSION, Phase.DEBATE), _("record preparation")
+    )
+
+
+def check_can_open(current: Phase, done: Collection[PreparationStep], rules: Rules) -> None:
+    """Opening the meeting (the fifth step) starts the discussion phase.
+
+    The first four steps come first: the constitution lists them as the method
+    "regardless of the type of meeting". ``rules.require_preparation`` turns this off.
+    """
+    _require_phase(current, (Phase.PLANNING,), _("open the meeting"))
+    if not rules.require_preparation:
+        return
+    missing = [step for step in BEFORE_OPENING if step not in done]
+    if missing:
+        raise RuleViolation(
+            _(
+                "The meeting cannot open yet. Still to do: %(steps)s.",
+                steps=list_of(step_name(step) for step in missing),
+            )
+        )
+
+
+def check_can_suggest(current: Phase) -> None:
+    """Clause: the discussion phase should "allow people to offer suggestions or
+    solutions, and all such suggestions or solutions should be written down"."""
+    _require_phase(current, (Phase.DISCUSSION,), _("make a suggestion"))
+
+
+def check_can_debate(current: Phase) -> None:
+    """Clause: "second, the debate phase" follows the discussion phase; a meeting whose
+    vote had no clear winner also comes back here."""
+    _require_phase(current, (Phase.DISCUSSION,), _("move to the debate"))
+
+
+def check_can_edit_options(current: Phase) -> None:
+    """Clause: the debate phase lets "the moderator ... collate all of the ideas into
+    brief descriptions" and positions "consolidate or compromise ... to reduce the total
+    options available"."""
+    _require_phase(current, (Phase.DEBATE,), _("change the options"))
+
+
+def after_debate(
+    current: Phase, active_options: int, quorum_reached: bool, originator_present: bool
+) -> Phase:
+    """Where the debate leads.
+
+    Clauses: "in the event of two or more options: the responsible Secretary will prepare
+    ballots"; "where there is only one option, Consensus is obtained". A decision needs a
+    quorate gathering (a Moot or Thing is "any gathering which obtains quorum"), and "The
+    originator of any petition must be present".
+    """
+    _require_phase(current, (Phase.DEBATE,), _("end the debate"))
+    if active_options == 0:
+        raise RuleViolation(_("There are no options yet. Add at least one option first."))
+    check_decision_allowed(quorum_reached, originator_present)
+    return Phase.CONSENSUS if active_options == 1 else Phase.VOTE
+
+
+def check_decision_allowed(quorum_reached: bool, originator_present: bool) -> None:
+    if not quorum_reached:
+        raise RuleViolation(_("Quorum has not been reached, so the meeting cannot decide yet."))
+    if not originator_present:
+        raise RuleViolation(
+            _("The originator of the petition must be present before the meeting decides.")
+        )
+
+
+def after_vote(current: Phase, clear_winner: bool) -> Phase:
+    """Clauses: "In the event of a ballot, the winner of the vote is Consensus"; "Should
+    there be no clear winner, the debate and vote phases shall be repeated"."""
+    _require_phase(current, (Phase.VOTE,), _("conclude the vote"))
+    return Phase.CONSENSUS if clear_winner else Phase.DEBATE
+
+
+def check_can_cancel(current: Phase) -> None:
+    if current in FINISHED:
+        raise RuleViolation(_("This meeting has already finished."))

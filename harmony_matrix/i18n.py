@@ -1,0 +1,203 @@
+"""Translatable messages, catalogs, language negotiation and locale-aware formatting.
+
+Every user-facing string is built with :func:`_` or :func:`_n`. They return a
+:class:`Message` that remembers its msgid and parameters, so that the same message can be
+rendered in each reader's language: a reply in the chat, a direct message through the
+outbox, a web page or the command line.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from io import BytesIO
+
+from babel import Locale, UnknownLocaleError, negotiate_locale
+from babel.dates import format_datetime as _babel_format_datetime
+from babel.dates import get_timezone
+from babel.lists import format_list
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from harmony_matrix.resources import data_dir
+
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A user-facing message, rendered late in the reader's language.
+
+    Parameters use Python's ``%(name)s`` placeholders so that Babel's checker can verify
+    that every translation keeps them. A parameter may itself be a :class:`Message`.
+    """
+
+    msgid: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    plural: str | None = None
+    count: int | None = None
+
+    def render(self, language: str | None = None) -> str:
+        translations = catalog(language or DEFAULT_LANGUAGE)
+        if self.plural is not None and self.count is not None:
+            text = translations.ngettext(self.msgid, self.plural, self.count)
+        else:
+            text = translations.gettext(self.msgid)
+        if not self.params:
+            return text
+        rendered = {
+            key: value.render(language) if isinstance(value, Message) else value
+            for key, value in self.params.items()
+        }
+        return text % rendered
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LANGUAGE)
+
+
+def _(msgid: str, /, **params: object) -> Message:
+    """Mark ``msgid`` for translation; render it later with :meth:`Message.render`."""
+    return Message(msgid, params)
+
+
+def _n(singular: str, plural: str, count: int, /, **params: object) -> Message:
+    """A message with plural forms; ``%(count)s`` is available to both forms."""
+    return Message(singular, {"count": count, **params}, plural=plural, count=count)
+
+
+def join(messages: Iterable[Message], separator: str = "\n") -> Message:
+    """Several messages rendered one after the other (each translated on its own)."""
+    parts = list(messages)
+    keys = {f"part{index}": part for index, part in enumerate(parts)}
+    template = separator.join(f"%(part{index})s" for index in range(len(parts)))
+    return _Verbatim(template, keys)
+
+
+@dataclass(frozen=True)
+class _Verbatim(Message):
+    """A layout of other messages; its template is not itself translated."""
+
+    def render(self, language: str | None = None) -> str:
+        return self.msgid % {
+            key: value.render(language) if isinstance(value, Message) else value
+            for key, value in self.params.items()
+        }
+
+
+@dataclass(frozen=True)
+class _Localised(Message):
+    """A value whose text depends on the reader's language (a date, a list)."""
+
+    def render(self, language: str | None = None) -> str:
+        render = self.params["render"]
+        assert callable(render)
+        return str(render(language or DEFAULT_LANGUAGE))
+
+
+def localised(render: Callable[[str], str]) -> Message:
+    """Wrap a function of the reader's language as a message parameter."""
+    return _Localised("", {"render": render})
+
+
+def list_of(items: Iterable[object]) -> Message:
+    """A list of messages or values, joined the way the reader's language lists things."""
+    values = tuple(items)
+
+    def render(language: str) -> str:
+        texts = [v.render(language) if isinstance(v, Message) else str(v) for v in values]
+        return format_list(texts, locale=_babel_locale(language)) if texts else ""
+
+    return localised(render)
+
+
+def _babel_locale(language: str) -> str:
+    return language.replace("-", "_")
+
+
+def verbatim(text: str) -> Message:
+    """Text that is not translated (a member's own words, a question, an ID)."""
+    return _Verbatim("%(text)s", {"text": text})
+
+
+@functools.cache
+def catalog(language: str) -> NullTranslations:
+    """The translations for ``language``; English (the msgids) when there is no catalog.
+
+    A compiled ``.mo`` is used when present; otherwise the ``.po`` is compiled in memory
+    (a few milliseconds), so a checkout works without a build step.
+    """
+    if language == DEFAULT_LANGUAGE:
+        return NullTranslations()
+    folder = data_dir("locales") / language / "LC_MESSAGES"
+    compiled = folder / "messages.mo"
+    if compiled.is_file():
+        with compiled.open("rb") as handle:
+            return Translations(handle)
+    source = folder / "messages.po"
+    if not source.is_file():
+        return NullTranslations()
+    with source.open("rb") as handle:
+        po = read_po(handle, locale=language)
+    buffer = BytesIO()
+    write_mo(buffer, po)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+@functools.cache
+def available_languages() -> tuple[str, ...]:
+    """English plus every language with a catalog in ``locales/``."""
+    found = sorted(
+        path.parent.parent.name for path in data_dir("locales").glob("*/LC_MESSAGES/messages.po")
+    )
+    return (DEFAULT_LANGUAGE, *found)
+
+
+def normalise_language(code: str) -> str | None:
+    """The supported language that ``code`` ("fr", "fr-CH", "FR_ca") asks for, or None."""
+    cleaned = code.strip().replace("_", "-")
+    if not cleaned:
+        return None
+    return negotiate_locale([cleaned], list(available_languages()), sep="-") or (
+        negotiate_locale([cleaned.split("-")[0].lower()], list(available_languages()), sep="-")
+    )
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best supported language for an HTTP ``Accept-Language`` header."""
+    if not accept_language:
+        return DEFAULT_LANGUAGE
+    weighted: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _sep, parameters = item.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*" and quality > 0:
+            weighted.append((-quality, position, tag))
+    for _quality, _position, tag in sorted(weighted):
+        language = normalise_language(tag)
+        if language:
+            return language
+    return DEFAULT_LANGUAGE
+
+
+def text_direction(language: str) -> str:
+    """ "ltr" or "rtl" for a language code."""
+    try:
+        return Locale.parse(language, sep="-").text_direction
+    except (ValueError, UnknownLocaleError):
+        return "ltr"
+
+
+def format_datetime(moment: datetime, language: str, timezone: str) -> str:
+    """A date and time written the way readers of ``language`` expect, in the party's zone."""
+    return _babel_format_datetime(
+        moment, "full", tzinfo=get_timezone(timezone), locale=_babel_locale(language)
+    )

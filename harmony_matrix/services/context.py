@@ -1,0 +1,44 @@
+"""What every use case needs: the database, the rules, the party and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from harmony_matrix.config import Config, PartySettings
+from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.storage.database import make_engine, make_sessions
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ServiceContext:
+    sessions: async_sessionmaker[AsyncSession]
+    rules: Rules = field(default_factory=Rules)
+    party: PartySettings = field(default_factory=PartySettings)
+    #: Injected so tests and the demo can move time (a 14-day limit, a 90-day window).
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServiceContext:
+        return cls(
+            sessions=make_sessions(make_engine(config.database.url)),
+            rules=config.rules,
+            party=config.party,
+        )
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One use case, one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session

@@ -1,0 +1,88 @@
+"""Find people, assemblies, meetings and petitions by the names users type."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmony_matrix.errors import InvalidInput, NotFound
+from harmony_matrix.i18n import _
+from harmony_matrix.storage.models import Assembly, Meeting, Person, Petition
+
+MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
+def check_matrix_id(value: str) -> str:
+    """A Matrix user ID of any homeserver, e.g. @ana:harmony.uk or @bo:example.org:8448."""
+    if not MATRIX_ID.match(value):
+        raise InvalidInput(
+            _(
+                "“%(value)s” is not a Matrix ID. It looks like @name:server, "
+                "for example @ana:matrix.org.",
+                value=value,
+            )
+        )
+    return value
+
+
+def meeting_ref(meeting_id: int) -> str:
+    return f"M-{meeting_id}"
+
+
+def petition_ref(petition_id: int) -> str:
+    return f"P-{petition_id}"
+
+
+def parse_ref(prefix: str, text: str) -> int:
+    """Accept "M-12", "m12" or "12" for a meeting (prefix "M"), likewise "P-3"."""
+    match = re.fullmatch(rf"(?:{prefix}-?)?([0-9]+)", text.strip(), flags=re.IGNORECASE)
+    if not match:
+        raise InvalidInput(
+            _(
+                "“%(value)s” is not an ID. IDs look like %(example)s.",
+                value=text,
+                example=f"{prefix}-12",
+            )
+        )
+    return int(match.group(1))
+
+
+async def person_by_matrix_id(session: AsyncSession, matrix_id: str) -> Person:
+    person = await session.scalar(select(Person).where(Person.matrix_id == matrix_id))
+    if person is None:
+        raise NotFound(
+            _(
+                "%(who)s is not on the party's register. Ask a secretary to add them.",
+                who=matrix_id,
+            )
+        )
+    return person
+
+
+async def assembly_by_slug(session: AsyncSession, slug: str) -> Assembly:
+    assembly = await session.scalar(select(Assembly).where(Assembly.slug == slug))
+    if assembly is None:
+        raise NotFound(_("There is no assembly called “%(slug)s”.", slug=slug))
+    return assembly
+
+
+async def meeting_by_ref(session: AsyncSession, ref: str, *, lock: bool = False) -> Meeting:
+    query = select(Meeting).where(Meeting.id == parse_ref("M", ref))
+    if lock:
+        query = query.with_for_update()
+    meeting = await session.scalar(query)
+    if meeting is None:
+        raise NotFound(_("There is no meeting %(ref)s.", ref=ref.upper()))
+    return meeting
+
+
+async def petition_by_ref(session: AsyncSession, ref: str, *, lock: bool = False) -> Petition:
+    query = select(Petition).where(Petition.id == parse_ref("P", ref))
+    if lock:
+        query = query.with_for_update()
+    petition = await session.scalar(query)
+    if petition is None:
+        raise NotFound(_("There is no petition %(ref)s.", ref=ref.upper()))
+    return petition

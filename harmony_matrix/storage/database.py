@@ -1,0 +1,58 @@
+"""Engine and session factory for SQLite (the default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from harmony_matrix.errors import InvalidInput
+from harmony_matrix.i18n import _
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain scheme an operator is likely to write and pick the async driver."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if not url.startswith(tuple(f"{driver}://" for driver in SUPPORTED_DRIVERS)):
+        raise InvalidInput(
+            _(
+                "The database URL must start with sqlite:// or postgresql:// (got “%(url)s”).",
+                url=url.split("://")[0] + "://",
+            )
+        )
+    return url
+
+
+def make_engine(url: str) -> AsyncEngine:
+    url = normalise_url(url)
+    engine = create_async_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers and a writer coexist,
+    # and busy_timeout makes concurrent writers wait instead of failing at once.
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,400 @@
+"""The domain model (DESIGN.md section 3) as typed SQLAlchemy 2.0 ORM classes.
+
+Rules live in ``constitution/``; these classes only hold data. Enumerations are shared
+with the rules so that the database and the rules cannot disagree about a value.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from harmony_matrix.constitution.eligibility import Status
+from harmony_matrix.constitution.process import Phase, PreparationStep
+from harmony_matrix.constitution.scheduling import MeetingKind
+from harmony_matrix.storage.types import UTCDateTime, text_enum
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class AssemblyKind(enum.StrEnum):
+    WORKING_GROUP = "working_group"
+    COMMITTEE = "committee"
+    SOCIETY = "society"
+    OTHER = "other"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class AutomaticMembership(enum.StrEnum):
+    """Who belongs to an assembly without being listed ("All Party participants are
+    automatically considered members of this assembly")."""
+
+    NONE = "none"
+    #: every Member and Participant of the party
+    EVERYONE = "everyone"
+    #: every full Member of the party
+    MEMBERS = "members"
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    SECRETARY = "secretary"
+    MODERATOR = "moderator"
+
+
+class Trigger(enum.StrEnum):
+    """Clause: how a Moot or Thing comes about."""
+
+    GATHERING = "gathering"
+    PETITION = "petition"
+    EARLIER_DECISION = "earlier_decision"
+
+
+class MeetingMode(enum.StrEnum):
+    ONLINE = "online"
+    IN_PERSON = "in_person"
+    HYBRID = "hybrid"
+
+
+class OptionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+
+
+class PetitionStatus(enum.StrEnum):
+    OPEN = "open"
+    REACHED = "reached"
+    CLOSED = "closed"
+
+
+class ConsensusMethod(enum.StrEnum):
+    SINGLE_OPTION = "single_option"
+    STAR_BALLOT = "star_ballot"
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Any homeserver: members join from across the federation.
+    matrix_id: Mapped[str] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[Status] = mapped_column(text_enum(Status))
+    suspended_from: Mapped[datetime | None]
+    suspended_until: Mapped[datetime | None]
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    created_at: Mapped[datetime]
+    last_active_at: Mapped[datetime | None]
+
+    memberships: Mapped[list[AssemblyMembership]] = relationship(back_populates="person")
+
+
+class Assembly(Base):
+    __tablename__ = "assemblies"
+    __table_args__ = (
+        CheckConstraint(
+            "own_quorum_percent IS NULL "
+            "OR (own_quorum_percent >= 15 AND own_quorum_percent <= 100)",
+            name="own_quorum_at_least_15",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    subtitle: Mapped[str] = mapped_column(String(300), default="")
+    about: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    composition: Mapped[str] = mapped_column(Text, default="")
+    #: Decidim's format PREFIX-ASSE-YYYY-MM-ID, e.g. HPUK-ASSE-2025-09-4.
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[AssemblyKind] = mapped_column(text_enum(AssemblyKind))
+    visibility: Mapped[Visibility] = mapped_column(text_enum(Visibility))
+    is_open: Mapped[bool]
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("assemblies.id"))
+    automatic_membership: Mapped[AutomaticMembership] = mapped_column(
+        text_enum(AutomaticMembership)
+    )
+    #: The assembly's own quorum as a whole percentage; the constitution forbids < 15.
+    own_quorum_percent: Mapped[int | None]
+    matrix_room_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+    parent: Mapped[Assembly | None] = relationship(remote_side=[id])
+    remits: Mapped[list[Remit]] = relationship(
+        back_populates="assembly", foreign_keys="Remit.assembly_id"
+    )
+
+
+class Remit(Base):
+    """A topic an assembly leads on, and who may lead if it declines ("if the DAS
+    declines to take the lead on an issue, the Policy Society for Disability may")."""
+
+    __tablename__ = "remits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"))
+    topic: Mapped[str] = mapped_column(String(200), unique=True)
+    fallback_assembly_id: Mapped[int | None] = mapped_column(ForeignKey("assemblies.id"))
+
+    assembly: Mapped[Assembly] = relationship(back_populates="remits", foreign_keys=[assembly_id])
+    fallback: Mapped[Assembly | None] = relationship(foreign_keys=[fallback_assembly_id])
+
+
+class AssemblyMembership(Base):
+    __tablename__ = "assembly_memberships"
+    __table_args__ = (UniqueConstraint("person_id", "assembly_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"))
+    role: Mapped[Role] = mapped_column(text_enum(Role))
+    since: Mapped[datetime]
+    until: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(back_populates="memberships")
+    assembly: Mapped[Assembly] = relationship()
+
+
+class AssemblyActivity(Base):
+    """When a person last spoke, attended or voted in an assembly (interpretation 1)."""
+
+    __tablename__ = "assembly_activity"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"), primary_key=True)
+    last_active_at: Mapped[datetime]
+
+
+class Office(Base):
+    """A party office such as the General Secretary."""
+
+    __tablename__ = "offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(80))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    since: Mapped[datetime]
+    until: Mapped[datetime | None]
+
+
+class Unavailability(Base):
+    """A day a person has said they cannot attend (used for petition originators)."""
+
+    __tablename__ = "unavailability"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[MeetingKind] = mapped_column(text_enum(MeetingKind))
+    question: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[Trigger] = mapped_column(text_enum(Trigger))
+    originator_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    petition_id: Mapped[int | None] = mapped_column(ForeignKey("petitions.id"))
+    earlier_meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    called_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    planning_triggered_at: Mapped[datetime]
+    starts_at: Mapped[datetime | None]
+    mode: Mapped[MeetingMode | None] = mapped_column(text_enum(MeetingMode))
+    place: Mapped[str] = mapped_column(Text, default="")
+    online_url: Mapped[str] = mapped_column(Text, default="")
+    accessibility: Mapped[str] = mapped_column(Text, default="")
+    route_help: Mapped[str] = mapped_column(Text, default="")
+    #: Required and published when the date is beyond the 14/21-day limit.
+    schedule_explanation: Mapped[str] = mapped_column(Text, default="")
+    phase: Mapped[Phase] = mapped_column(text_enum(Phase))
+    #: Counts the votes held; "no clear winner" sends the meeting back to debate and a
+    #: later vote is the next round.
+    vote_round: Mapped[int] = mapped_column(default=0)
+    matrix_room_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+    assemblies: Mapped[list[Assembly]] = relationship(secondary="meeting_assemblies")
+
+
+class MeetingAssembly(Base):
+    __tablename__ = "meeting_assemblies"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"), primary_key=True)
+    #: The assembly's active population when the meeting opened: the quorum is fixed
+    #: then, so people arriving (and so becoming active) do not move the target.
+    active_population: Mapped[int | None]
+
+
+class PreparationRecord(Base):
+    """One of the five preparation steps, who did it, when, and any note."""
+
+    __tablename__ = "preparation_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    step: Mapped[PreparationStep] = mapped_column(text_enum(PreparationStep))
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    done_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    at: Mapped[datetime]
+
+
+class Suggestion(Base):
+    """Written down in the discussion phase, numbered within the meeting."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (UniqueConstraint("meeting_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+
+
+class Option(Base):
+    """A concrete option of the debate phase, numbered within the meeting."""
+
+    __tablename__ = "options"
+    __table_args__ = (UniqueConstraint("meeting_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[OptionStatus] = mapped_column(text_enum(OptionStatus))
+    #: The option this one was consolidated into.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("options.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+
+
+class OptionSuggestion(Base):
+    """Which discussion suggestions an option collates."""
+
+    __tablename__ = "option_suggestions"
+
+    option_id: Mapped[int] = mapped_column(ForeignKey("options.id"), primary_key=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id"), primary_key=True)
+
+
+class Petition(Base):
+    __tablename__ = "petitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    originator_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    opened_at: Mapped[datetime]
+    #: Non-suspended Members when the petition opened, and 15% of them rounded up.
+    members_at_opening: Mapped[int]
+    threshold: Mapped[int]
+    status: Mapped[PetitionStatus] = mapped_column(text_enum(PetitionStatus))
+    reached_at: Mapped[datetime | None]
+
+
+class Signature(Base):
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("petition_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    signed_at: Mapped[datetime]
+
+
+class ConsensusRecord(Base):
+    """The record of consensus: append-only and hash-chained (see services/consensus.py)."""
+
+    __tablename__ = "consensus_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    question: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    method: Mapped[ConsensusMethod] = mapped_column(text_enum(ConsensusMethod))
+    #: Slugs of the assemblies whose consensus this is; empty for the whole party.
+    assemblies: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    #: Unique, so two records can never follow the same one: the chain cannot fork.
+    previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditEvent(Base):
+    """Who did what and when; never how anyone voted."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxMessage(Base):
+    """A message to send to a room or a person, sent exactly once by the bot."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    #: A Matrix room ID, or a Matrix user ID for a direct message.
+    destination: Mapped[str] = mapped_column(String(255))
+    is_direct: Mapped[bool]
+    language: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    #: The same logical message is never queued twice (e.g. a retried "notify").
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
