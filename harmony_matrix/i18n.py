@@ -166,6 +166,18 @@ def normalise_language(code: str) -> str | None:
     )
 
 
+def known_language(code: str) -> str | None:
+    """The language part of any tag CLDR knows ("cy", "pt-BR" -> "pt"), or None.
+
+    A member may prefer a language that has no catalog yet: messages then fall back to
+    English, and switch over by themselves once the catalog arrives.
+    """
+    try:
+        return Locale.parse(code.strip().replace("_", "-"), sep="-").language
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
+
+
 def negotiate(accept_language: str | None) -> str:
     """The best supported language for an HTTP ``Accept-Language`` header."""
     if not accept_language:

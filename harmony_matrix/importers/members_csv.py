@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, list_of, normalise_language
+from harmony_matrix.i18n import Message, _, known_language, list_of
 from harmony_matrix.services.lookup import check_matrix_id
 from harmony_matrix.storage.models import Role
 
@@ -121,10 +121,13 @@ def _parse_row(number: int, cells: dict[str, str], timezone: str) -> PersonRow:
         ) from error
     language = "en"
     if cells.get("language"):
-        found = normalise_language(cells["language"])
+        found = known_language(cells["language"])
         if found is None:
             raise InvalidInput(
-                _("The language “%(value)s” is not available.", value=cells["language"])
+                _(
+                    "“%(value)s” is not a language code; use a code such as en, cy or fr.",
+                    value=cells["language"],
+                )
             )
         language = found
     suspended_from = _date(cells, "suspended_from", timezone)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from harmony_matrix.config import Config, PartySettings
 from harmony_matrix.constitution.interpretations import Rules
@@ -20,16 +20,19 @@ def utc_now() -> datetime:
 
 @dataclass
 class ServiceContext:
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     rules: Rules = field(default_factory=Rules)
     party: PartySettings = field(default_factory=PartySettings)
     #: Injected so tests and the demo can move time (a 14-day limit, a 90-day window).
     clock: Callable[[], datetime] = utc_now
 
+    def __post_init__(self) -> None:
+        self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
+
     @classmethod
     def from_config(cls, config: Config) -> ServiceContext:
         return cls(
-            sessions=make_sessions(make_engine(config.database.url)),
+            engine=make_engine(config.database.url),
             rules=config.rules,
             party=config.party,
         )

@@ -20,8 +20,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.constitution.process import Phase, PreparationStep
@@ -398,3 +399,17 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+APPEND_ONLY = (ConsensusRecord, AuditEvent)
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_rewriting_history(session: Session, _context: object, _instances: object) -> None:
+    """The record of consensus and the audit log are append-only, whatever the caller does."""
+    for instance in session.deleted:
+        if isinstance(instance, APPEND_ONLY):
+            raise PermissionError(f"{type(instance).__name__} rows are append-only")
+    for instance in session.dirty:
+        if isinstance(instance, APPEND_ONLY) and session.is_modified(instance):
+            raise PermissionError(f"{type(instance).__name__} rows are append-only")

@@ -1,0 +1,330 @@
+"""The ``harmony`` command.
+
+Bad input exits 2 with a message on stderr; an unexpected failure exits 1 with a short
+message and the details in a log file. Never a traceback on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from harmony_matrix import __version__
+from harmony_matrix.config import Config, load_config
+from harmony_matrix.errors import HarmonyError, InvalidInput
+from harmony_matrix.i18n import Message, _, normalise_language
+from harmony_matrix.importers.assemblies_toml import parse_assemblies
+from harmony_matrix.importers.members_csv import parse_members
+from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
+from harmony_matrix.services import consensus, petitions, registry
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage import migrations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+class Output:
+    """Writes translated messages to stdout and stderr in the operator's language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def say(self, message: Message | str) -> None:
+        print(message.render(self.language) if isinstance(message, Message) else message)
+
+    def warn(self, message: Message | str) -> None:
+        text = message.render(self.language) if isinstance(message, Message) else message
+        print(text, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harmony",
+        description=str(_("Harmony: decision-making by Consensus, as the constitution says.")),
+    )
+    parser.add_argument("--version", action="version", version=f"harmony {__version__}")
+    parser.add_argument("--config", type=Path, help=str(_("the harmony.toml file to read")))
+    parser.add_argument("--database", help=str(_("database URL (overrides the config)")))
+    parser.add_argument("--language", help=str(_("language of the messages, e.g. en or fr")))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help=str(_("database schema")))
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help=str(_("create or migrate the database")))
+    db_commands.add_parser("status", help=str(_("show the schema revision")))
+
+    members = commands.add_parser("members", help=str(_("the member register")))
+    members_commands = members.add_subparsers(
+        dest="members_command", required=True, metavar="ACTION"
+    )
+    members_import = members_commands.add_parser(
+        "import", help=str(_("import people from a CSV file (a dry run unless --apply)"))
+    )
+    members_import.add_argument("file", type=Path)
+    members_import.add_argument("--apply", action="store_true", help=str(_("write the changes")))
+
+    assemblies = commands.add_parser("assemblies", help=str(_("assemblies")))
+    assemblies_commands = assemblies.add_subparsers(
+        dest="assemblies_command", required=True, metavar="ACTION"
+    )
+    assemblies_import = assemblies_commands.add_parser(
+        "import", help=str(_("import assemblies from a TOML file (a dry run unless --apply)"))
+    )
+    assemblies_import.add_argument("file", type=Path)
+    assemblies_import.add_argument("--apply", action="store_true", help=str(_("write the changes")))
+
+    quorum = commands.add_parser("quorum", help=str(_("the quorum of an assembly's Moot")))
+    quorum.add_argument("assembly", help=str(_("the assembly's slug")))
+
+    petition = commands.add_parser("petition", help=str(_("Party Thing petitions")))
+    petition_commands = petition.add_subparsers(
+        dest="petition_command", required=True, metavar="ACTION"
+    )
+    status = petition_commands.add_parser("status", help=str(_("signatures and threshold")))
+    status.add_argument("id", help=str(_("the petition's ID, e.g. P-3")))
+
+    record = commands.add_parser("consensus", help=str(_("the record of consensus")))
+    record.add_argument("assembly", nargs="?", help=str(_("only this assembly's decisions")))
+    record.add_argument("--verify", action="store_true", help=str(_("check the hash chain")))
+
+    demo = commands.add_parser("demo", help=str(_("load the demo party into a local database")))
+    demo.add_argument("--reset", action="store_true", help=str(_("start from an empty database")))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = Output(_operator_language(args.language))
+    try:
+        config = _config(args)
+        return asyncio.run(_dispatch(args, config, output))
+    except HarmonyError as error:
+        output.warn(error.message)
+        return EXIT_BAD_INPUT
+    except (OperationalError, DBAPIError, OSError) as error:
+        if isinstance(error, OSError) and not _is_connection_error(error):
+            return _crash(output, error)
+        output.warn(
+            _(
+                "Cannot use the database: %(reason)s. Check [database] url in the config "
+                "or HARMONY_DATABASE__URL.",
+                reason=str(getattr(error, "orig", error)).splitlines()[0],
+            )
+        )
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the promise: no traceback on the terminal
+        return _crash(output, error)
+
+
+def _is_connection_error(error: OSError) -> bool:
+    return isinstance(error, ConnectionError | TimeoutError) or error.errno in (111, 113)
+
+
+def _crash(output: Output, error: BaseException) -> int:
+    handle, path = tempfile.mkstemp(prefix="harmony-error-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        traceback.print_exception(error, file=log)
+    output.warn(
+        _(
+            "Harmony failed unexpectedly (%(error)s). The details are in %(path)s; please "
+            "send that file to the developers.",
+            error=type(error).__name__,
+            path=path,
+        )
+    )
+    return EXIT_FAILURE
+
+
+def _operator_language(requested: str | None) -> str:
+    for candidate in (requested, os.environ.get("LANGUAGE"), os.environ.get("LANG")):
+        if candidate:
+            found = normalise_language(candidate.split(".")[0].split(":")[0])
+            if found:
+                return found
+    return "en"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    environ = dict(os.environ)
+    if args.database:
+        environ["HARMONY_DATABASE__URL"] = args.database
+    if args.command == "demo" and "HARMONY_DATABASE__URL" not in environ and args.config is None:
+        environ["HARMONY_DATABASE__URL"] = "sqlite:///var/demo/harmony-demo.db"
+    return load_config(args.config, environ)
+
+
+async def _dispatch(args: argparse.Namespace, config: Config, output: Output) -> int:
+    _ensure_sqlite_folder(config.database.url)
+    ctx = ServiceContext.from_config(config)
+    engine = ctx.engine
+    try:
+        if args.command == "db":
+            return await _db(args, ctx, output)
+        if args.command == "demo":
+            from harmony_matrix.demo import run_demo
+
+            return await run_demo(ctx, output.say, reset=args.reset)
+        await migrations.require_current_schema(engine)
+        handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
+            "members": _members_import,
+            "assemblies": _assemblies_import,
+            "quorum": _quorum,
+            "petition": _petition_status,
+            "consensus": _consensus,
+        }[args.command]
+        return await handler(args, ctx, output)
+    finally:
+        await engine.dispose()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    for prefix in ("sqlite:///", "sqlite+aiosqlite:///"):
+        if url.startswith(prefix) and ":memory:" not in url:
+            Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    engine = ctx.engine
+    if args.db_command == "upgrade":
+        await migrations.upgrade(engine)
+        output.say(
+            _(
+                "The database is up to date (revision %(revision)s).",
+                revision=migrations.head_revision(),
+            )
+        )
+        return EXIT_OK
+    state = await migrations.schema_state(engine)
+    output.say(
+        _(
+            "Schema revision: %(current)s (this version of Harmony: %(head)s).",
+            current=state.current or "-",
+            head=state.head,
+        )
+    )
+    return EXIT_OK if state.up_to_date else EXIT_BAD_INPUT
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise InvalidInput(_("There is no file %(path)s.", path=str(path))) from error
+    except IsADirectoryError as error:
+        raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(path))) from error
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            _("%(path)s is not UTF-8 text. Save it as CSV UTF-8 and try again.", path=str(path))
+        ) from error
+
+
+async def _members_import(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    rows, problems = parse_members(read_text(args.file), ctx.party.timezone)
+    report = await registry.import_people(ctx, rows, problems, apply=args.apply)
+    return _print_report(report, output, args.apply)
+
+
+async def _assemblies_import(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    specs, problems = parse_assemblies(read_text(args.file), ctx.party.reference_prefix)
+    report = await registry.import_assemblies(ctx, specs, problems, apply=args.apply)
+    return _print_report(report, output, args.apply)
+
+
+def _print_report(report: ImportReport, output: Output, apply: bool) -> int:
+    for row in report.rows:
+        line = f"{row.where}\t{row.key}\t{OUTCOME_NAMES[row.outcome].render(output.language)}"
+        if row.reason is not None:
+            output.warn(f"{line}: {row.reason.render(output.language)}")
+        else:
+            output.say(line)
+    counts = {outcome.value: report.count(outcome) for outcome in OUTCOME_NAMES}
+    summary = _(
+        "%(created)s new, %(updated)s updated, %(unchanged)s unchanged, %(error)s with errors.",
+        **counts,
+    )
+    if not report.ok:
+        output.warn(summary)
+        output.warn(_("Nothing was written. Correct the rows above and run the import again."))
+        return EXIT_BAD_INPUT
+    output.say(summary)
+    if apply:
+        output.say(_("The changes were written."))
+    else:
+        output.say(_("This was a dry run: nothing was written. Add --apply to write the changes."))
+    return EXIT_OK
+
+
+async def _quorum(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    found = await registry.assembly_quorum(ctx, args.assembly)
+    quorum = found.quorum
+    output.say(_("%(name)s (%(reference)s)", name=found.name, reference=found.reference))
+    output.say(_("Active members: %(count)s", count=quorum.active_population))
+    output.say(_("Quorum for an Assembly Moot: %(needed)s", needed=quorum.needed))
+    output.say(quorum.basis)
+    if not quorum.reachable:
+        output.say(
+            _(
+                "This assembly has fewer active members than its quorum, so it cannot hold a "
+                "Moot on its own until more members take part."
+            )
+        )
+    return EXIT_OK
+
+
+async def _petition_status(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    view = await petitions.petition_status(ctx, args.id)
+    output.say(_("%(ref)s: %(title)s", ref=view.ref, title=view.title))
+    output.say(
+        _(
+            "Signatures: %(count)s of %(threshold)s needed (15%% of %(members)s Members "
+            "when it opened).",
+            count=view.progress.signatures,
+            threshold=view.progress.threshold,
+            members=view.members_at_opening,
+        )
+    )
+    if view.progress.reached:
+        output.say(_("The threshold is reached: the General Secretary calls a Party Thing."))
+    else:
+        output.say(_("Still needed: %(missing)s.", missing=view.progress.missing))
+    return EXIT_OK
+
+
+async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    if args.verify:
+        broken = await consensus.verify_chain(ctx)
+        if broken is not None:
+            output.warn(_("The record of consensus is broken at entry %(number)s.", number=broken))
+            return EXIT_FAILURE
+        output.say(_("The record of consensus is intact."))
+        return EXIT_OK
+    entries = await consensus.list_consensus(ctx, args.assembly)
+    if not entries:
+        output.say(_("No consensus has been recorded yet."))
+    for entry in entries:
+        output.say(
+            _(
+                "#%(number)s %(meeting)s: %(question)s → %(outcome)s",
+                number=entry.number,
+                meeting=entry.meeting_ref,
+                question=entry.question,
+                outcome=entry.outcome,
+            )
+        )
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The demo party: the seed's Operational Working Group, a few other assemblies, 40 people.
+
+Used by ``harmony demo`` and by the tests. Later releases add a local Synapse and the
+web companion to the demo; for now it builds the database and shows the rules at work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from importlib import resources
+
+from sqlalchemy import select
+
+from harmony_matrix.i18n import Message, _
+from harmony_matrix.importers.assemblies_toml import parse_assemblies
+from harmony_matrix.importers.members_csv import parse_members
+from harmony_matrix.services import registry
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.membership import member_ids, record_activity
+from harmony_matrix.storage import migrations
+from harmony_matrix.storage.models import Assembly
+
+#: Demo members were last active this long ago, so they count as active (90-day window).
+DEMO_ACTIVITY_AGE = timedelta(days=7)
+
+
+def demo_file(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+async def load_demo(ctx: ServiceContext) -> None:
+    """Import the demo assemblies and people, and make everyone recently active."""
+    specs, problems = parse_assemblies(demo_file("assemblies.toml"), ctx.party.reference_prefix)
+    report = await registry.import_assemblies(ctx, specs, problems, apply=True)
+    assert report.ok, report.rows
+    rows, row_problems = parse_members(demo_file("members.csv"), ctx.party.timezone)
+    report = await registry.import_people(ctx, rows, row_problems, apply=True)
+    assert report.ok, report.rows
+    async with ctx.transaction() as session:
+        at = ctx.now() - DEMO_ACTIVITY_AGE
+        for assembly in await session.scalars(select(Assembly)):
+            for person_id in await member_ids(session, assembly, ctx.now()):
+                await record_activity(session, person_id, [assembly.id], at)
+
+
+async def run_demo(ctx: ServiceContext, say: Callable[[Message], None], *, reset: bool) -> int:
+    if reset:
+        await migrations.downgrade(ctx.engine, "base")
+    await migrations.upgrade(ctx.engine)
+    await load_demo(ctx)
+    say(_("The demo party is loaded into %(url)s.", url=str(ctx.engine.url)))
+    async with ctx.transaction() as session:
+        slugs = list(await session.scalars(select(Assembly.slug).order_by(Assembly.id)))
+    for slug in slugs:
+        found = await registry.assembly_quorum(ctx, slug)
+        say(
+            _(
+                "%(name)s (%(reference)s): %(active)s active members, quorum %(needed)s%(note)s",
+                name=found.name,
+                reference=found.reference,
+                active=found.quorum.active_population,
+                needed=found.quorum.needed,
+                note=_(" (cannot be reached yet)") if not found.quorum.reachable else "",
+            )
+        )
+    say(_("Try: harmony --database %(url)s quorum operational-working-group", url=_demo_url(ctx)))
+    return 0
+
+
+def _demo_url(ctx: ServiceContext) -> str:
+    return ctx.engine.url.render_as_string(hide_password=True).replace("+aiosqlite", "")

@@ -1,0 +1,88 @@
+"""Run Alembic migrations from the program (``harmony db upgrade``) and check versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alembic import command
+from harmony_matrix.errors import RuleViolation
+from harmony_matrix.i18n import _
+from harmony_matrix.resources import data_dir
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(data_dir("alembic")))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate to ``revision`` on a connection of our engine (Alembic's asyncio recipe)."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        current = await connection.run_sync(read)
+    return SchemaState(current=current, head=head_revision())
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Refuse to work on a database that is not migrated, or is newer than this code."""
+    state = await schema_state(engine)
+    if state.up_to_date:
+        return
+    if state.current is None:
+        raise RuleViolation(_("The database is empty. Run: harmony db upgrade"))
+    known = ScriptDirectory.from_config(alembic_config()).get_revision(state.current)
+    if known is None:
+        raise RuleViolation(
+            _(
+                "The database was migrated by a newer version of Harmony (revision "
+                "%(revision)s). Upgrade Harmony before using it.",
+                revision=state.current,
+            )
+        )
+    raise RuleViolation(_("The database needs migrating. Run: harmony db upgrade"))
