@@ -12,7 +12,7 @@ from importlib import resources
 
 from sqlalchemy import select
 
-from harmony_matrix.i18n import Message, _
+from harmony_matrix.i18n import Message, _, _n
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.services import registry
@@ -55,11 +55,12 @@ async def run_demo(ctx: ServiceContext, say: Callable[[Message], None], *, reset
     for slug in slugs:
         found = await registry.assembly_quorum(ctx, slug)
         say(
-            _(
-                "%(name)s (%(reference)s): %(active)s active members, quorum %(needed)s%(note)s",
+            _n(
+                "%(name)s (%(reference)s): %(count)s active member, quorum %(needed)s%(note)s",
+                "%(name)s (%(reference)s): %(count)s active members, quorum %(needed)s%(note)s",
+                found.quorum.active_population,
                 name=found.name,
                 reference=found.reference,
-                active=found.quorum.active_population,
                 needed=found.quorum.needed,
                 note=_(" (cannot be reached yet)") if not found.quorum.reachable else "",
             )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.eligibility import Act, Status, check_may
@@ -105,8 +106,13 @@ async def sign_petition(ctx: ServiceContext, actor: str, ref: str) -> PetitionSt
 async def _sign(
     session: AsyncSession, ctx: ServiceContext, petition: Petition, person: Person, now: datetime
 ) -> PetitionStatusView:
+    ref = petition_ref(petition.id)
     session.add(Signature(petition_id=petition.id, person_id=person.id, signed_at=now))
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        # The same person signing twice at the same moment: the database keeps one.
+        raise RuleViolation(_("You have already signed petition %(ref)s.", ref=ref)) from error
     audit(session, now, person, "petition.sign", petition_ref(petition.id))
     view = await _status(session, petition, now)
     if view.progress.reached and petition.status is PetitionStatus.OPEN:

@@ -248,7 +248,9 @@ class Meeting(Base):
     matrix_room_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
 
-    assemblies: Mapped[list[Assembly]] = relationship(secondary="meeting_assemblies")
+    assemblies: Mapped[list[Assembly]] = relationship(
+        secondary="meeting_assemblies", lazy="selectin", order_by="Assembly.id"
+    )
 
 
 class MeetingAssembly(Base):

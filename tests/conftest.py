@@ -1,0 +1,103 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL when
+HARMONY_TEST_DATABASE_URL is set), a movable clock, and the demo party."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.demo import load_demo
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage import migrations
+from harmony_matrix.storage.database import make_engine
+from harmony_matrix.storage.models import Base
+
+POSTGRES_URL = os.environ.get("HARMONY_TEST_DATABASE_URL")
+START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.current = now
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+def backend_name() -> str:
+    return "postgresql" if POSTGRES_URL else "sqlite"
+
+
+def pytest_report_header() -> str:
+    return f"harmony test database: {backend_name()}"
+
+
+async def _migrate(url: str, *, reset: bool) -> None:
+    engine = make_engine(url)
+    try:
+        if reset:
+            async with engine.begin() as connection:
+                await connection.run_sync(Base.metadata.drop_all)
+                await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: the PostgreSQL test database, or a SQLite file to copy."""
+    if POSTGRES_URL:
+        asyncio.run(_migrate(POSTGRES_URL, reset=True))
+        return POSTGRES_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrate(f"sqlite:///{path}", reset=False))
+    return str(path)
+
+
+@pytest.fixture
+async def engine(migrated_template: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated, empty database for one test."""
+    if POSTGRES_URL:
+        engine = make_engine(POSTGRES_URL)
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    else:
+        database = tmp_path / "harmony.db"
+        shutil.copy(migrated_template, database)
+        engine = make_engine(f"sqlite:///{database}")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ctx(engine: AsyncEngine, clock: Clock) -> ServiceContext:
+    return ServiceContext(engine=engine, rules=Rules(), clock=clock)
+
+
+@pytest.fixture
+async def demo(ctx: ServiceContext) -> ServiceContext:
+    """The demo party: everyone recently active; Ana is General Secretary and secretary
+    of the Operational Working Group and the Media Working Group."""
+    await load_demo(ctx)
+    return ctx

@@ -1,0 +1,81 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.constitution.scheduling import (
+    MeetingKind,
+    check_date,
+    check_originator_available,
+    parse_local_datetime,
+)
+from harmony_matrix.errors import InvalidInput, RuleViolation
+
+RULES = Rules()
+TZ = "Europe/London"
+TRIGGERED = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)  # 23:30 on 1 November in London
+
+
+def at(day: int, hour: int = 19, month: int = 11) -> datetime:
+    return parse_local_datetime(f"2026-{month:02d}-{day:02d}", f"{hour:02d}:00", TZ)
+
+
+@pytest.mark.parametrize(
+    ("kind", "starts", "days", "allowed_without_reason"),
+    [
+        (MeetingKind.ASSEMBLY_MOOT, at(15), 14, True),
+        (MeetingKind.ASSEMBLY_MOOT, at(16), 15, False),
+        (MeetingKind.ASSEMBLY_MOOT, at(2), 1, True),
+        (MeetingKind.THING_OF_ASSEMBLIES, at(22), 21, True),
+        (MeetingKind.THING_OF_ASSEMBLIES, at(23), 22, False),
+        (MeetingKind.PARTY_THING, at(22), 21, True),
+        (MeetingKind.PARTY_THING, at(23), 22, False),
+        (MeetingKind.PARTY_CONFERENCE, at(20, month=12), 49, True),  # exempt
+    ],
+)
+def test_date_limits(kind, starts, days, allowed_without_reason):
+    if allowed_without_reason:
+        check = check_date(kind, TRIGGERED, starts, None, RULES, TZ)
+        assert check.days_after_trigger == days
+        assert not check.explanation_required
+    else:
+        with pytest.raises(RuleViolation) as caught:
+            check_date(kind, TRIGGERED, starts, "  ", RULES, TZ)
+        assert f"{days} days" in str(caught.value.message)
+        check = check_date(kind, TRIGGERED, starts, "The hall is booked until then.", RULES, TZ)
+        assert check.explanation_required
+        assert check.days_after_trigger == days
+
+
+def test_days_are_counted_in_the_party_timezone():
+    # 00:30 UTC on 2 Nov is still 2 Nov in London (GMT): 14 days later is 16 Nov.
+    triggered = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)
+    assert check_date(MeetingKind.ASSEMBLY_MOOT, triggered, at(16, 23), None, RULES, TZ).days_after_trigger == 14
+    # In summer London is UTC+1: 23:30 UTC on 1 July is already 2 July.
+    summer = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
+    check = check_date(MeetingKind.ASSEMBLY_MOOT, summer, at(16, 10, month=7), None, RULES, TZ)
+    assert check.days_after_trigger == 14
+
+
+def test_meeting_must_follow_the_trigger():
+    with pytest.raises(RuleViolation):
+        check_date(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, TRIGGERED, None, RULES, TZ)
+
+
+def test_configurable_limit():
+    rules = Rules(moot_date_limit_days=7)
+    with pytest.raises(RuleViolation):
+        check_date(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, at(9), None, rules, TZ)
+
+
+def test_originator_must_be_available():
+    check_originator_available(date(2026, 11, 10), {date(2026, 11, 11)})
+    with pytest.raises(RuleViolation, match="originator"):
+        check_originator_available(date(2026, 11, 11), {date(2026, 11, 11)})
+
+
+@pytest.mark.parametrize("bad", [("2026-13-01", "10:00"), ("tomorrow", "10:00"), ("2026-11-30", "25:00"), ("", "")])
+def test_bad_dates_are_input_errors(bad):
+    with pytest.raises(InvalidInput) as caught:
+        parse_local_datetime(*bad, TZ)
+    assert "YYYY-MM-DD HH:MM" in str(caught.value.message)

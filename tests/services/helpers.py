@@ -1,0 +1,54 @@
+"""Steps many service tests share, with the demo party's people."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from harmony_matrix.constitution.process import PreparationStep
+from harmony_matrix.services import meetings
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage.models import Base
+
+ANA = "@ana:harmony.uk"  # General Secretary; secretary of the OWG and the Media WG
+BRYN = "@bryn:harmony.uk"  # moderator of the OWG; secretary of the Secretarial Committee
+CHLOE = "@chloe:matrix.org"  # Media WG; secretary of the Disability Activism Society
+DAWID = "@dawid:tchncs.de"  # secretary of Harmony Rec
+ELIF = "@elif:example.org:8448"  # participant, Media WG
+FARAH = "@farah:harmony.uk"
+GWEN = "@gwen:harmony.uk"  # Media WG
+HAMZA = "@hamza:matrix.org"  # participant, Disability Activism Society only
+IRIS = "@iris:harmony.uk"  # Media WG, suspended
+JON = "@jon:harmony.uk"  # participant, suspended
+OUTSIDER_MEMBER = "@kai.hughes:harmony.uk"  # a Member in no listed assembly
+OUTSIDER_PARTICIPANT = "@nia.jones:fosdem.org"  # a Participant in no listed assembly
+
+MEDIA = "media-working-group"
+OWG = "operational-working-group"
+DAS = "disability-activism-society"
+
+
+async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA) -> str:
+    """A Moot with the four preparation steps done, set 10 days ahead."""
+    called = await meetings.call_moot(ctx, actor, slug, "Should we publish a monthly newsletter?")
+    await meetings.record_preparation(ctx, actor, called.ref, PreparationStep.FACTS, "Survey results")
+    await meetings.record_preparation(
+        ctx, actor, called.ref, PreparationStep.MATERIALS, "Slides, large print copies"
+    )
+    await meetings.schedule(
+        ctx, actor, called.ref, ctx.now() + timedelta(days=10),
+        place="Community Hall, 1 High St", online_url="https://meet.example/harmony",
+        accessibility="Step-free entrance, hearing loop, live captions online",
+    )
+    await meetings.notify(ctx, actor, called.ref)
+    return called.ref
+
+
+async def row_counts(ctx: ServiceContext) -> dict[str, int]:
+    """How many rows each table holds: proof that a refused action wrote nothing."""
+    async with ctx.transaction() as session:
+        return {
+            table.name: await session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+        }

@@ -1,0 +1,221 @@
+"""A whole Assembly Moot, run through the services as the bot and the web will."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from harmony_matrix.constitution.process import Phase, PreparationStep
+from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from harmony_matrix.services import consensus, meetings
+from harmony_matrix.storage.models import (
+    AuditEvent,
+    ConsensusMethod,
+    ConsensusRecord,
+    Option,
+    OptionStatus,
+    OptionSuggestion,
+    OutboxMessage,
+    Person,
+)
+
+from .helpers import (
+    ANA, BRYN, CHLOE, ELIF, GWEN, IRIS, MEDIA, OUTSIDER_MEMBER, OUTSIDER_PARTICIPANT,
+    prepared_moot, row_counts,
+)  # fmt: skip
+
+
+async def test_a_whole_moot_from_call_to_consensus(demo):
+    ctx = demo
+    ref = await prepared_moot(ctx)
+    opened = await meetings.open_meeting(ctx, ANA, ref)
+    assert opened.phase is Phase.DISCUSSION
+
+    # Roll call: the Media WG has 4 active members (Iris is suspended): quorum 4.
+    status = await meetings.record_attendance(ctx, ANA, ref)
+    await meetings.record_attendance(ctx, CHLOE, ref)
+    status = await meetings.record_attendance(ctx, GWEN, ref)
+    assert (status.assemblies[0].quorum.needed, status.assemblies[0].present) == (4, 3)
+    assert not status.reached
+    status = await meetings.record_attendance(ctx, ANA, ref, who=ELIF)
+    assert status.reached and status.attendees == 4
+    # An interested Member from outside may take part but does not count for quorum.
+    status = await meetings.record_attendance(ctx, OUTSIDER_MEMBER, ref)
+    assert status.attendees == 5 and status.assemblies[0].present == 4
+
+    first = await meetings.add_suggestion(ctx, CHLOE, ref, "A printed newsletter")
+    second = await meetings.add_suggestion(ctx, GWEN, ref, "An email newsletter")
+    third = await meetings.add_suggestion(ctx, OUTSIDER_MEMBER, ref, "Both, on alternate months")
+    assert (first, second, third) == (1, 2, 3)
+
+    await meetings.start_debate(ctx, ANA, ref)
+    with pytest.raises(RuleViolation, match="discussion|suggestion"):
+        await meetings.add_suggestion(ctx, CHLOE, ref, "Too late")
+    one = await meetings.add_option(ctx, ANA, ref, "Print only", suggestions=[1])
+    two = await meetings.add_option(ctx, ANA, ref, "Email only", suggestions=[2])
+    three = await meetings.add_option(ctx, ANA, ref, "Alternate months", suggestions=[3])
+    merged = await meetings.merge_options(ctx, ANA, ref, [two, three], "Email, with print on request")
+    assert merged == 4
+    summary = await meetings.end_debate(ctx, ANA, ref)
+    assert summary.phase is Phase.VOTE and summary.vote_round == 1
+    assert [o.number for o in await meetings.active_options(ctx, ref)] == [one, merged]
+
+    # No clear winner: back to debate, then the vote again.
+    again = await meetings.conclude_vote(ctx, ANA, ref, winner=None)
+    assert again.phase is Phase.DEBATE
+    assert (await meetings.end_debate(ctx, ANA, ref)).vote_round == 2
+    done = await meetings.conclude_vote(ctx, ANA, ref, winner=merged)
+    assert done.phase is Phase.CONSENSUS
+
+    entries = await consensus.list_consensus(ctx, MEDIA)
+    assert [(e.outcome, e.method) for e in entries] == [
+        ("Email, with print on request", ConsensusMethod.STAR_BALLOT)
+    ]
+    assert await consensus.verify_chain(ctx) is None
+    async with ctx.transaction() as session:
+        merged_rows = list(await session.scalars(select(Option).where(Option.merged_into_id.is_not(None))))
+        assert {row.number for row in merged_rows} == {two, three}
+        assert all(row.status is OptionStatus.MERGED for row in merged_rows)
+        assert len(list(await session.scalars(select(OptionSuggestion)))) == 3
+        actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions.count("meeting.attend") == 5
+    assert actions[-1] == "meeting.conclude_vote"
+
+
+async def test_one_option_is_consensus_at_once(demo):
+    ref = await prepared_moot(demo)
+    await meetings.open_meeting(demo, ANA, ref)
+    for who in (ANA, CHLOE, GWEN, ELIF):
+        await meetings.record_attendance(demo, who, ref)
+    await meetings.start_debate(demo, ANA, ref)
+    await meetings.add_option(demo, BRYN if False else ANA, ref, "Monthly, by email")
+    summary = await meetings.end_debate(demo, ANA, ref)
+    assert summary.phase is Phase.CONSENSUS and summary.vote_round == 0
+    async with demo.transaction() as session:
+        record = await session.scalar(select(ConsensusRecord))
+    assert record.method is ConsensusMethod.SINGLE_OPTION
+    assert record.outcome == "Monthly, by email"
+
+
+async def test_no_decision_without_quorum(demo):
+    ref = await prepared_moot(demo)
+    await meetings.open_meeting(demo, ANA, ref)
+    for who in (ANA, CHLOE, GWEN):
+        await meetings.record_attendance(demo, who, ref)
+    await meetings.start_debate(demo, ANA, ref)
+    await meetings.add_option(demo, ANA, ref, "Yes")
+    before = await row_counts(demo)
+    with pytest.raises(RuleViolation, match="Quorum"):
+        await meetings.end_debate(demo, ANA, ref)
+    assert await row_counts(demo) == before
+
+
+async def test_notify_informs_every_eligible_person_in_their_language(demo):
+    ref = await prepared_moot(demo)
+    async with demo.transaction() as session:
+        messages = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.is_direct)))
+        people = {p.matrix_id: p for p in await session.scalars(select(Person))}
+    recipients = {m.destination for m in messages}
+    # The Media WG (not suspended, participants too) plus every non-suspended Member.
+    assert ELIF in recipients and CHLOE in recipients and OUTSIDER_MEMBER in recipients
+    assert IRIS not in recipients and OUTSIDER_PARTICIPANT not in recipients
+    expected = {
+        p.matrix_id for p in people.values()
+        if p.matrix_id != IRIS and p.suspended_from is None
+        and (p.status == "member" or p.matrix_id in {ELIF})
+    }
+    assert recipients == expected
+    to_chloe = next(m for m in messages if m.destination == CHLOE)
+    assert to_chloe.language == "fr"
+    assert "Step-free entrance" in to_chloe.body
+    # Notifying again for the same date queues nothing new.
+    assert await meetings.notify(demo, ANA, ref) == 0
+
+
+async def test_only_a_secretary_or_general_secretary_calls_a_moot(demo):
+    before = await row_counts(demo)
+    with pytest.raises(NotAllowed, match="secretary"):
+        await meetings.call_moot(demo, CHLOE, MEDIA, "Can I call this?")
+    with pytest.raises(NotFound):
+        await meetings.call_moot(demo, "@nobody:example.org", MEDIA, "Who am I?")
+    with pytest.raises(InvalidInput):
+        await meetings.call_moot(demo, ANA, MEDIA, "   ")
+    with pytest.raises(InvalidInput):
+        await meetings.call_moot(demo, ANA, MEDIA, "x" * 1001)
+    assert await row_counts(demo) == before
+    # Chloé is secretary of the Disability Activism Society, so she may call one there.
+    assert (await meetings.call_moot(demo, CHLOE, "disability-activism-society", "Q?")).ref == "M-1"
+
+
+async def test_suspended_and_outsiders_cannot_take_part(demo):
+    ref = await prepared_moot(demo)
+    await meetings.open_meeting(demo, ANA, ref)
+    before = await row_counts(demo)
+    with pytest.raises(NotAllowed, match="suspended"):
+        await meetings.record_attendance(demo, IRIS, ref)
+    with pytest.raises(NotAllowed, match="suspended"):
+        await meetings.add_suggestion(demo, IRIS, ref, "Let me speak")
+    with pytest.raises(NotAllowed, match="suspended"):
+        await meetings.record_attendance(demo, ANA, ref, who=IRIS)
+    with pytest.raises(NotAllowed, match="cannot take part"):
+        await meetings.record_attendance(demo, OUTSIDER_PARTICIPANT, ref)
+    with pytest.raises(NotAllowed):
+        await meetings.record_attendance(demo, CHLOE, ref, who=GWEN)  # not her job
+    assert await row_counts(demo) == before
+
+
+async def test_opening_needs_preparation(demo):
+    called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
+    await meetings.record_preparation(demo, ANA, called.ref, PreparationStep.FACTS, "Facts")
+    with pytest.raises(RuleViolation) as caught:
+        await meetings.open_meeting(demo, ANA, called.ref)
+    text = caught.value.message.render("en")
+    assert "eligible members informed" in text and "materials prepared" in text and "date set" in text
+
+
+async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
+    called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
+    async with demo.transaction() as session:
+        from harmony_matrix.services.lookup import assembly_by_slug
+
+        (await assembly_by_slug(session, MEDIA)).matrix_room_id = "!media:harmony.uk"
+    far = demo.now() + timedelta(days=20)
+    kwargs = {"place": "Hall", "accessibility": "Step-free"}
+    with pytest.raises(RuleViolation, match="20 days"):
+        await meetings.schedule(demo, ANA, called.ref, far, **kwargs)
+    result = await meetings.schedule(demo, ANA, called.ref, far, reason="The hall is closed until then", **kwargs)
+    assert result.check.explanation_required
+    async with demo.transaction() as session:
+        notice = await session.scalar(select(OutboxMessage).where(OutboxMessage.destination == "!media:harmony.uk"))
+    assert "The hall is closed until then" in notice.body
+    with pytest.raises(InvalidInput, match="--access"):
+        await meetings.schedule(demo, ANA, called.ref, far, place="Hall")
+    with pytest.raises(InvalidInput, match="--place"):
+        await meetings.schedule(demo, ANA, called.ref, far, accessibility="x")
+    with pytest.raises(RuleViolation, match="future"):
+        await meetings.schedule(demo, ANA, called.ref, demo.now() - timedelta(hours=1), **kwargs)
+
+
+async def test_quorum_is_fixed_when_the_meeting_opens(demo, clock):
+    ref = await prepared_moot(demo)
+    await meetings.open_meeting(demo, ANA, ref)
+    before = await meetings.meeting_quorum(demo, ref)
+    # 100 days later everyone's activity is stale; the open meeting keeps its quorum.
+    clock.advance(days=100)
+    after = await meetings.meeting_quorum(demo, ref)
+    assert before.assemblies[0].quorum.needed == after.assemblies[0].quorum.needed == 4
+    assert after.assemblies[0].quorum.active_population == 4
+
+
+async def test_moderator_edits_options_but_does_not_run_the_meeting(demo):
+    ref = await prepared_moot(demo, slug="operational-working-group")
+    await meetings.open_meeting(demo, ANA, ref)
+    await meetings.start_debate(demo, ANA, ref)
+    number = await meetings.add_option(demo, BRYN, ref, "Moderator's summary")
+    await meetings.withdraw_option(demo, BRYN, ref, number)
+    with pytest.raises(RuleViolation, match="no longer open"):
+        await meetings.withdraw_option(demo, BRYN, ref, number)
+    with pytest.raises(NotAllowed):
+        await meetings.end_debate(demo, BRYN, ref)
+    with pytest.raises(NotFound):
+        await meetings.add_option(demo, BRYN, ref, "From nothing", suggestions=[99])
