@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
 
-from babel import Locale, UnknownLocaleError, negotiate_locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import get_timezone
 from babel.lists import format_list
@@ -158,12 +158,8 @@ def available_languages() -> tuple[str, ...]:
 
 def normalise_language(code: str) -> str | None:
     """The supported language that ``code`` ("fr", "fr-CH", "FR_ca") asks for, or None."""
-    cleaned = code.strip().replace("_", "-")
-    if not cleaned:
-        return None
-    return negotiate_locale([cleaned], list(available_languages()), sep="-") or (
-        negotiate_locale([cleaned.split("-")[0].lower()], list(available_languages()), sep="-")
-    )
+    language = known_language(code)
+    return language if language in available_languages() else None
 
 
 def known_language(code: str) -> str | None:

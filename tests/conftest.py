@@ -6,19 +6,22 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.demo import load_demo
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
-from harmony_matrix.storage.database import make_engine
+from harmony_matrix.storage.database import make_engine, normalise_url
 from harmony_matrix.storage.models import Base
 
 POSTGRES_URL = os.environ.get("HARMONY_TEST_DATABASE_URL")
@@ -101,3 +104,32 @@ async def demo(ctx: ServiceContext) -> ServiceContext:
     of the Operational Working Group and the Media Working Group."""
     await load_demo(ctx)
     return ctx
+
+
+@pytest.fixture
+async def empty_url(tmp_path) -> AsyncIterator[str]:
+    """A brand-new empty database of the backend under test."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = make_url(normalise_url(POSTGRES_URL))
+    name = f"harmony_migrations_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database="postgres",
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield url.set(database=name).render_as_string(hide_password=False)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def database_url(engine: AsyncEngine) -> str:
+    """The URL of this test's migrated, empty database, for the command line."""
+    return engine.url.render_as_string(hide_password=False)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,7 +78,10 @@ async def require_current_schema(engine: AsyncEngine) -> None:
         return
     if state.current is None:
         raise RuleViolation(_("The database is empty. Run: harmony db upgrade"))
-    known = ScriptDirectory.from_config(alembic_config()).get_revision(state.current)
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(state.current)
+    except (ResolutionError, CommandError):
+        known = None
     if known is None:
         raise RuleViolation(
             _(

@@ -44,7 +44,9 @@ def test_moot_quorum_table(active, own, needed, reachable):
     assert quorum.active_population == active
 
 
-@pytest.mark.parametrize("share", [Fraction(14, 100), Fraction(0), Fraction(149, 1000), Fraction(101, 100)])
+@pytest.mark.parametrize(
+    "share", [Fraction(14, 100), Fraction(0), Fraction(149, 1000), Fraction(101, 100)]
+)
 def test_own_quorum_below_15_percent_or_above_everyone_is_refused(share):
     with pytest.raises(RuleViolation) as caught:
         validate_own_quorum(share, RULES)
@@ -62,7 +64,9 @@ def test_quorum_explains_itself():
 
 
 def test_configured_rules_change_the_numbers():
-    rules = Rules(small_assembly_quorum=5, large_assembly_population=50, minimum_quorum_share=Fraction(1, 5))
+    rules = Rules(
+        small_assembly_quorum=5, large_assembly_population=50, minimum_quorum_share=Fraction(1, 5)
+    )
     assert moot_quorum(50, None, rules).needed == 5
     assert moot_quorum(51, None, rules).needed == 11
     with pytest.raises(ValueError, match="15%"):

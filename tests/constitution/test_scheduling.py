@@ -50,7 +50,12 @@ def test_date_limits(kind, starts, days, allowed_without_reason):
 def test_days_are_counted_in_the_party_timezone():
     # 00:30 UTC on 2 Nov is still 2 Nov in London (GMT): 14 days later is 16 Nov.
     triggered = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)
-    assert check_date(MeetingKind.ASSEMBLY_MOOT, triggered, at(16, 23), None, RULES, TZ).days_after_trigger == 14
+    assert (
+        check_date(
+            MeetingKind.ASSEMBLY_MOOT, triggered, at(16, 23), None, RULES, TZ
+        ).days_after_trigger
+        == 14
+    )
     # In summer London is UTC+1: 23:30 UTC on 1 July is already 2 July.
     summer = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
     check = check_date(MeetingKind.ASSEMBLY_MOOT, summer, at(16, 10, month=7), None, RULES, TZ)
@@ -74,7 +79,9 @@ def test_originator_must_be_available():
         check_originator_available(date(2026, 11, 11), {date(2026, 11, 11)})
 
 
-@pytest.mark.parametrize("bad", [("2026-13-01", "10:00"), ("tomorrow", "10:00"), ("2026-11-30", "25:00"), ("", "")])
+@pytest.mark.parametrize(
+    "bad", [("2026-13-01", "10:00"), ("tomorrow", "10:00"), ("2026-11-30", "25:00"), ("", "")]
+)
 def test_bad_dates_are_input_errors(bad):
     with pytest.raises(InvalidInput) as caught:
         parse_local_datetime(*bad, TZ)

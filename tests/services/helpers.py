@@ -32,13 +32,19 @@ DAS = "disability-activism-society"
 async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA) -> str:
     """A Moot with the four preparation steps done, set 10 days ahead."""
     called = await meetings.call_moot(ctx, actor, slug, "Should we publish a monthly newsletter?")
-    await meetings.record_preparation(ctx, actor, called.ref, PreparationStep.FACTS, "Survey results")
+    await meetings.record_preparation(
+        ctx, actor, called.ref, PreparationStep.FACTS, "Survey results"
+    )
     await meetings.record_preparation(
         ctx, actor, called.ref, PreparationStep.MATERIALS, "Slides, large print copies"
     )
     await meetings.schedule(
-        ctx, actor, called.ref, ctx.now() + timedelta(days=10),
-        place="Community Hall, 1 High St", online_url="https://meet.example/harmony",
+        ctx,
+        actor,
+        called.ref,
+        ctx.now() + timedelta(days=10),
+        place="Community Hall, 1 High St",
+        online_url="https://meet.example/harmony",
         accessibility="Step-free entrance, hearing loop, live captions online",
     )
     await meetings.notify(ctx, actor, called.ref)

@@ -20,8 +20,17 @@ from harmony_matrix.storage.models import (
 )
 
 from .helpers import (
-    ANA, BRYN, CHLOE, ELIF, GWEN, IRIS, MEDIA, OUTSIDER_MEMBER, OUTSIDER_PARTICIPANT,
-    prepared_moot, row_counts,
+    ANA,
+    BRYN,
+    CHLOE,
+    ELIF,
+    GWEN,
+    IRIS,
+    MEDIA,
+    OUTSIDER_MEMBER,
+    OUTSIDER_PARTICIPANT,
+    prepared_moot,
+    row_counts,
 )  # fmt: skip
 
 
@@ -49,12 +58,14 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert (first, second, third) == (1, 2, 3)
 
     await meetings.start_debate(ctx, ANA, ref)
-    with pytest.raises(RuleViolation, match="discussion|suggestion"):
+    with pytest.raises(RuleViolation, match=r"discussion|suggestion"):
         await meetings.add_suggestion(ctx, CHLOE, ref, "Too late")
     one = await meetings.add_option(ctx, ANA, ref, "Print only", suggestions=[1])
     two = await meetings.add_option(ctx, ANA, ref, "Email only", suggestions=[2])
     three = await meetings.add_option(ctx, ANA, ref, "Alternate months", suggestions=[3])
-    merged = await meetings.merge_options(ctx, ANA, ref, [two, three], "Email, with print on request")
+    merged = await meetings.merge_options(
+        ctx, ANA, ref, [two, three], "Email, with print on request"
+    )
     assert merged == 4
     summary = await meetings.end_debate(ctx, ANA, ref)
     assert summary.phase is Phase.VOTE and summary.vote_round == 1
@@ -73,7 +84,9 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     ]
     assert await consensus.verify_chain(ctx) is None
     async with ctx.transaction() as session:
-        merged_rows = list(await session.scalars(select(Option).where(Option.merged_into_id.is_not(None))))
+        merged_rows = list(
+            await session.scalars(select(Option).where(Option.merged_into_id.is_not(None)))
+        )
         assert {row.number for row in merged_rows} == {two, three}
         assert all(row.status is OptionStatus.MERGED for row in merged_rows)
         assert len(list(await session.scalars(select(OptionSuggestion)))) == 3
@@ -120,8 +133,10 @@ async def test_notify_informs_every_eligible_person_in_their_language(demo):
     assert ELIF in recipients and CHLOE in recipients and OUTSIDER_MEMBER in recipients
     assert IRIS not in recipients and OUTSIDER_PARTICIPANT not in recipients
     expected = {
-        p.matrix_id for p in people.values()
-        if p.matrix_id != IRIS and p.suspended_from is None
+        p.matrix_id
+        for p in people.values()
+        if p.matrix_id != IRIS
+        and p.suspended_from is None
         and (p.status == "member" or p.matrix_id in {ELIF})
     }
     assert recipients == expected
@@ -170,7 +185,9 @@ async def test_opening_needs_preparation(demo):
     with pytest.raises(RuleViolation) as caught:
         await meetings.open_meeting(demo, ANA, called.ref)
     text = caught.value.message.render("en")
-    assert "eligible members informed" in text and "materials prepared" in text and "date set" in text
+    assert (
+        "eligible members informed" in text and "materials prepared" in text and "date set" in text
+    )
 
 
 async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
@@ -183,10 +200,14 @@ async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
     kwargs = {"place": "Hall", "accessibility": "Step-free"}
     with pytest.raises(RuleViolation, match="20 days"):
         await meetings.schedule(demo, ANA, called.ref, far, **kwargs)
-    result = await meetings.schedule(demo, ANA, called.ref, far, reason="The hall is closed until then", **kwargs)
+    result = await meetings.schedule(
+        demo, ANA, called.ref, far, reason="The hall is closed until then", **kwargs
+    )
     assert result.check.explanation_required
     async with demo.transaction() as session:
-        notice = await session.scalar(select(OutboxMessage).where(OutboxMessage.destination == "!media:harmony.uk"))
+        notice = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.destination == "!media:harmony.uk")
+        )
     assert "The hall is closed until then" in notice.body
     with pytest.raises(InvalidInput, match="--access"):
         await meetings.schedule(demo, ANA, called.ref, far, place="Hall")

@@ -13,7 +13,18 @@ from harmony_matrix.services import meetings, petitions
 from harmony_matrix.storage.models import OutboxMessage, Person, PetitionStatus, Signature
 
 from .helpers import (
-    ANA, CHLOE, DAS, ELIF, FARAH, GWEN, HAMZA, IRIS, JON, MEDIA, OUTSIDER_MEMBER, row_counts,
+    ANA,
+    CHLOE,
+    DAS,
+    ELIF,
+    FARAH,
+    GWEN,
+    HAMZA,
+    IRIS,
+    JON,
+    MEDIA,
+    OUTSIDER_MEMBER,
+    row_counts,
 )  # fmt: skip
 
 
@@ -21,7 +32,8 @@ async def _members(ctx, *, suspended: bool = False) -> list[str]:
     async with ctx.transaction() as session:
         people = await session.scalars(select(Person).order_by(Person.id))
         return [
-            p.matrix_id for p in people
+            p.matrix_id
+            for p in people
             if p.status == "member" and (p.suspended_from is not None) == suspended
         ]
 
@@ -138,8 +150,12 @@ async def test_a_thing_needs_the_quorum_of_every_assembly(demo):
     thing = await meetings.call_thing(demo, ANA, [MEDIA, DAS], "Shall we publish in Easy Read?")
     assert thing.assemblies == (MEDIA, DAS)
     await meetings.schedule(
-        demo, ANA, thing.ref, demo.now() + timedelta(days=21),
-        online_url="https://meet.example/thing", accessibility="Easy Read papers",
+        demo,
+        ANA,
+        thing.ref,
+        demo.now() + timedelta(days=21),
+        online_url="https://meet.example/thing",
+        accessibility="Easy Read papers",
     )
     for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
         await meetings.record_preparation(demo, CHLOE, thing.ref, step, "Ready")

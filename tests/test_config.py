@@ -1,0 +1,70 @@
+from fractions import Fraction
+
+import pytest
+
+from harmony_matrix.config import load_config, parse_share
+from harmony_matrix.errors import InvalidInput
+
+
+def test_defaults_are_the_documented_interpretations():
+    config = load_config(None, {})
+    assert config.rules.active_days == 90
+    assert config.rules.minimum_quorum_share == Fraction(15, 100)
+    assert config.rules.moot_date_limit_days == 14 and config.rules.thing_date_limit_days == 21
+    assert config.party.reference_prefix == "HPUK" and config.party.timezone == "Europe/London"
+    assert config.database.url == "sqlite:///harmony.db"
+
+
+def test_file_then_environment(tmp_path):
+    path = tmp_path / "harmony.toml"
+    path.write_text(
+        '[party]\nname = "Test Party"\n[rules]\nactive_days = 60\npetition_share = "20%"\n'
+        '[database]\nurl = "sqlite:///x.db"\n'
+    )
+    env = {"HARMONY_RULES__ACTIVE_DAYS": "30", "HARMONY_RULES__REQUIRE_PREPARATION": "false"}
+    config = load_config(path, env)
+    assert config.party.name == "Test Party"
+    assert config.rules.active_days == 30  # the environment wins
+    assert config.rules.petition_share == Fraction(1, 5)
+    assert config.rules.require_preparation is False
+    assert config.database.url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "path"),
+    [
+        ({"HARMONY_RULES__ACTIVE_DAYS": "ninety"}, "rules.active_days"),
+        ({"HARMONY_RULES__MINIMUM_QUORUM_SHARE": "10%"}, "rules"),
+        ({"HARMONY_RULES__COLOUR": "red"}, "rules.colour"),
+        ({"HARMONY_NOPE__X": "1"}, "nope"),
+        ({"HARMONY_PARTY__TIMEZONE": "Mars/Olympus"}, "party.timezone"),
+        ({"HARMONY_MATRIX__USER_ID": "harmony"}, "matrix.user_id"),
+        ({"HARMONY_PARTY__DEFAULT_LANGUAGE": "tlh"}, "party.default_language"),
+    ],
+)
+def test_errors_name_the_setting(env, path):
+    with pytest.raises(InvalidInput) as caught:
+        load_config(None, env)
+    assert f"Error in configuration at '{path}'" in str(caught.value.message)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(InvalidInput, match="does not exist"):
+        load_config(tmp_path / "missing.toml", {})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[party\n")
+    with pytest.raises(InvalidInput, match="not valid TOML"):
+        load_config(broken, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [
+        ("15%", Fraction(3, 20)),
+        ("0.15", Fraction(3, 20)),
+        (0.15, Fraction(3, 20)),
+        ("3/20", Fraction(3, 20)),
+    ],
+)
+def test_shares_are_exact(text, share):
+    assert parse_share(text) == share
