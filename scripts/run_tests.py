@@ -1,0 +1,85 @@
+"""Lint, then the whole test suite on SQLite and on PostgreSQL.
+
+PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
+127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
+and dropped afterwards. Without either, the PostgreSQL pass is skipped and says so.
+Extra arguments go to pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import asyncpg
+
+BIN = os.path.dirname(sys.executable)
+LOCAL_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def run(*command: str, env: dict[str, str] | None = None) -> int:
+    print("$", " ".join(command), flush=True)
+    return subprocess.call(command, env=env)
+
+
+async def create_database() -> str | None:
+    try:
+        admin = await asyncpg.connect(database="postgres", timeout=3, **LOCAL_SERVER)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    name = f"harmony_test_{uuid.uuid4().hex[:8]}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(database="postgres", **LOCAL_SERVER)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def main() -> int:
+    pytest_args = sys.argv[1:]
+    failed = run(f"{BIN}/ruff", "check", ".") or run(f"{BIN}/ruff", "format", "--check", ".")
+    if failed:
+        return failed
+
+    sqlite_env = {k: v for k, v in os.environ.items() if k != "HARMONY_TEST_DATABASE_URL"}
+    print("\n== Test suite on SQLite ==", flush=True)
+    status = run(f"{BIN}/pytest", *pytest_args, env=sqlite_env)
+
+    url = os.environ.get("HARMONY_TEST_DATABASE_URL")
+    created = None
+    if not url:
+        created = asyncio.run(create_database())
+        if created:
+            url = f"postgresql://postgres@127.0.0.1:5432/{created}"
+    if not url:
+        print(
+            "\n== PostgreSQL pass skipped: no server on 127.0.0.1:5432 and "
+            "HARMONY_TEST_DATABASE_URL is not set ==",
+            flush=True,
+        )
+        # CI sets this so that a missing PostgreSQL fails the run instead of hiding.
+        return status or (1 if os.environ.get("HARMONY_REQUIRE_POSTGRES") else 0)
+    print(f"\n== Test suite on PostgreSQL ({url.rsplit('@', 1)[-1]}) ==", flush=True)
+    try:
+        pg_status = run(
+            f"{BIN}/pytest", *pytest_args, env={**os.environ, "HARMONY_TEST_DATABASE_URL": url}
+        )
+    finally:
+        if created:
+            asyncio.run(drop_database(created))
+    return status or pg_status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
