@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from alembic import context
 from sqlalchemy.engine import Connection
 
+from alembic import context
 from harmony_matrix.config import DEFAULT_DATABASE_URL
 from harmony_matrix.storage.database import make_engine
 from harmony_matrix.storage.models import Base

@@ -17,14 +17,35 @@ PYBABEL = [sys.executable, "-m", "babel.messages.frontend", "-q"]
 def main() -> int:
     template = ROOT / "locales" / "messages.pot"
     subprocess.run(
-        [*PYBABEL, "extract", "-F", "babel.cfg", "-k", "_n:1,2", "-o", str(template),
-         "--add-comments=TRANSLATORS:", "--project=harmony", "."],
-        cwd=ROOT, check=True,
-    )  # fmt: skip
+        [
+            *PYBABEL,
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_n:1,2",
+            "-o",
+            str(template),
+            "--add-comments=TRANSLATORS:",
+            "--project=harmony",
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     subprocess.run(
-        [*PYBABEL, "update", "-i", str(template), "-d", str(ROOT / "locales"), "--no-fuzzy-matching"],
-        cwd=ROOT, check=True,
-    )  # fmt: skip
+        [
+            *PYBABEL,
+            "update",
+            "-i",
+            str(template),
+            "-d",
+            str(ROOT / "locales"),
+            "--no-fuzzy-matching",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
     return 0
 
 

@@ -9,16 +9,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PROBE = """
+import harmony_matrix, harmony_matrix.resources as r, harmony_matrix.i18n as i
+print(harmony_matrix.__file__)
+print(r.data_dir("locales"))
+print(r.data_dir("alembic"))
+print(i._("There is no assembly called “%(slug)s”.", slug="x").render("fr"))
+"""
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return next(out.glob("harmony_matrix-*.whl"))
 
 
@@ -41,25 +58,46 @@ def test_wheel_carries_the_data_folders(wheel):
 def test_installed_wheel_migrates_translates_and_runs(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     env = {**os.environ, "PYTHONPATH": str(target), "LANG": "C.UTF-8"}
     env.pop("HARMONY_DATABASE__URL", None)
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import harmony_matrix, harmony_matrix.resources as r, harmony_matrix.i18n as i;"
-         "print(harmony_matrix.__file__); print(r.data_dir('locales')); print(r.data_dir('alembic'));"
-         "print(i._('There is no assembly called “%(slug)s”.', slug='x').render('fr'))"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", PROBE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     module, locales, alembic, french = probe.stdout.splitlines()
     for path in (module, locales, alembic):
         assert path.startswith(str(target)), path
     assert french == "Il n'y a pas d'assemblée nommée « x »."
     demo = subprocess.run(
-        [sys.executable, "-m", "harmony_matrix.cli", "--database", f"sqlite:///{tmp_path}/d.db", "demo"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "harmony_matrix.cli",
+            "--database",
+            f"sqlite:///{tmp_path}/d.db",
+            "demo",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert demo.returncode == 0, demo.stderr
     assert "HPUK-ASSE-2025-09-4" in demo.stdout
