@@ -288,10 +288,11 @@ async def _petition_status(args: argparse.Namespace, ctx: ServiceContext, output
     output.say(_("%(ref)s: %(title)s", ref=view.ref, title=view.title))
     output.say(
         _(
-            "Signatures: %(count)s of %(threshold)s needed (15%% of %(members)s Members "
-            "when it opened).",
+            "Signatures: %(count)s of %(threshold)s needed (%(share)s%% of %(members)s "
+            "Members when it opened).",
             count=view.progress.signatures,
             threshold=view.progress.threshold,
+            share=f"{float(ctx.rules.petition_share * 100):g}",
             members=view.members_at_opening,
         )
     )

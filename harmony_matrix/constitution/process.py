@@ -86,11 +86,20 @@ def check_preparation(current: Phase) -> None:
     )
 
 
-def check_can_open(current: Phase, done: Collection[PreparationStep], rules: Rules) -> None:
+def check_can_open(
+    current: Phase,
+    done: Collection[PreparationStep],
+    rules: Rules,
+    *,
+    informed_of_date: bool,
+) -> None:
     """Opening the meeting (the fifth step) starts the discussion phase.
 
     The first four steps come first: the constitution lists them as the method
-    "regardless of the type of meeting". ``rules.require_preparation`` turns this off.
+    "regardless of the type of meeting". Members must also have been told the date as
+    it now stands ("clear communication of time, date, and location"): informing them
+    before the date was set, or before it changed, is not enough.
+    ``rules.require_preparation`` turns these checks off.
     """
     _require_phase(current, (Phase.PLANNING,), _("open the meeting"))
     if not rules.require_preparation:
@@ -103,12 +112,21 @@ def check_can_open(current: Phase, done: Collection[PreparationStep], rules: Rul
                 steps=list_of(step_name(step) for step in missing),
             )
         )
+    if not informed_of_date:
+        raise RuleViolation(
+            _(
+                "The date changed after eligible members were informed. Inform them of "
+                "the new date before the meeting opens."
+            )
+        )
 
 
 def check_can_suggest(current: Phase) -> None:
-    """Clause: the discussion phase should "allow people to offer suggestions or
-    solutions, and all such suggestions or solutions should be written down"."""
-    _require_phase(current, (Phase.DISCUSSION,), _("make a suggestion"))
+    """Clauses: the discussion phase should "allow people to offer suggestions or
+    solutions, and all such suggestions or solutions should be written down"; in the
+    debate phase "people who wish to put forward concrete suggestions, or groups of
+    same, may do so", and the moderator collates them into options."""
+    _require_phase(current, (Phase.DISCUSSION, Phase.DEBATE), _("make a suggestion"))
 
 
 def check_can_debate(current: Phase) -> None:

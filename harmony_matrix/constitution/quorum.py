@@ -49,6 +49,8 @@ def moot_quorum(active_population: int, own_share: Fraction | None, rules: Rules
 
     Interpretation 2: up to 30 active members the quorum is 4; above 30 it is the
     assembly's own share if it set one, else 15%, of the active population, rounded up.
+    An own share below the party's configured minimum (which may be raised above 15%)
+    gives way to that minimum rather than leaving the assembly without a quorum.
     """
     if active_population < 0:
         raise ValueError("active population cannot be negative")
@@ -62,10 +64,11 @@ def moot_quorum(active_population: int, own_share: Fraction | None, rules: Rules
             limit=rules.large_assembly_population,
         )
     else:
-        share = rules.minimum_quorum_share if own_share is None else own_share
-        validate_own_quorum(share, rules)
+        if own_share is not None and own_share > 1:
+            validate_own_quorum(own_share, rules)
+        share = max(own_share or rules.minimum_quorum_share, rules.minimum_quorum_share)
         needed = math.ceil(share * active_population)
-        if own_share is None:
+        if own_share is None or share != own_share:
             basis = _(
                 "Quorum is %(needed)s: %(share)s%% of %(population)s active members, rounded up.",
                 needed=needed,

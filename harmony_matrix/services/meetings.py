@@ -239,11 +239,13 @@ async def _create_meeting(
     triggered_at: datetime | None = None,
 ) -> Meeting:
     now = ctx.now()
+    # The person who asked for the meeting: a petition's originator, else its caller.
+    asked_by = originator or caller
     meeting = Meeting(
         kind=kind,
         question=_check_question(question),
         trigger=trigger,
-        originator_id=(originator or caller).id if (originator or caller) else None,
+        originator_id=asked_by.id if asked_by else None,
         petition_id=petition_id,
         earlier_meeting_id=earlier_meeting_id,
         called_by_id=caller.id if caller else None,
@@ -402,6 +404,22 @@ def _record_step(
     )
 
 
+def _date_version(meeting: Meeting) -> str:
+    """What an invitation said about the date; informing is per version."""
+    return meeting.starts_at.isoformat() if meeting.starts_at else "undated"
+
+
+async def _informed_of_current_date(session: AsyncSession, meeting: Meeting) -> bool:
+    found = await session.scalar(
+        select(PreparationRecord.id).where(
+            PreparationRecord.meeting_id == meeting.id,
+            PreparationRecord.step == PreparationStep.INFORMED,
+            PreparationRecord.note == _date_version(meeting),
+        )
+    )
+    return found is not None and meeting.starts_at is not None
+
+
 async def record_preparation(
     ctx: ServiceContext, actor: str | None, ref: str, step: PreparationStep, note: str
 ) -> MeetingSummary:
@@ -453,19 +471,35 @@ async def schedule(
         )
     async with ctx.transaction() as session:
         meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
-        if meeting.phase is not Phase.PLANNING:
-            raise RuleViolation(_("The date can only be changed before the meeting opens."))
+        # "Should there be no clear winner, the debate and vote phases shall be repeated,
+        # if necessary at a later date": a meeting back in debate after a vote may be
+        # continued on another day. The 14/21-day limit is about the first date only.
+        continuation = meeting.phase is Phase.DEBATE and meeting.vote_round >= 1
+        if meeting.phase is not Phase.PLANNING and not continuation:
+            raise RuleViolation(
+                _(
+                    "The date can be set before the meeting opens, or after a vote with "
+                    "no clear winner to continue on another day."
+                )
+            )
         now = ctx.now()
         if starts_at <= now:
             raise RuleViolation(_("The date must be in the future."))
-        check = check_date(
-            meeting.kind,
-            meeting.planning_triggered_at,
-            starts_at,
-            reason,
-            ctx.rules,
-            ctx.party.timezone,
-        )
+        if continuation:
+            check = DateCheck(
+                days_after_trigger=(starts_at - meeting.planning_triggered_at).days,
+                limit_days=None,
+                explanation_required=False,
+            )
+        else:
+            check = check_date(
+                meeting.kind,
+                meeting.planning_triggered_at,
+                starts_at,
+                reason,
+                ctx.rules,
+                ctx.party.timezone,
+            )
         if meeting.trigger is Trigger.PETITION and meeting.originator_id is not None:
             unavailable = await session.scalars(
                 select(Unavailability.day).where(Unavailability.person_id == meeting.originator_id)
@@ -507,6 +541,38 @@ async def schedule(
         return ScheduleResult(_summary(meeting), check)
 
 
+async def _publish_explanation(
+    session: AsyncSession, ctx: ServiceContext, meeting: Meeting, check: DateCheck
+) -> None:
+    """ "express explanation of reasoning to the Assembly membership" (a Moot), "to the
+    Membership" (a Thing): a direct message to everyone eligible, in their language, and
+    a notice in each assembly's room. Invitations repeat it."""
+    now = ctx.now()
+    version = _date_version(meeting)
+    notice = _explanation_notice(meeting, check)
+    for recipient in await eligible_people(session, meeting, now):
+        await enqueue(
+            session,
+            now,
+            destination=recipient.matrix_id,
+            is_direct=True,
+            language=recipient.language,
+            message=notice,
+            dedupe_key=f"explain:{meeting.id}:{version}:{recipient.id}",
+        )
+    for assembly in meeting.assemblies:
+        if assembly.matrix_room_id:
+            await enqueue(
+                session,
+                now,
+                destination=assembly.matrix_room_id,
+                is_direct=False,
+                language=ctx.party.default_language,
+                message=notice,
+                dedupe_key=f"explain-room:{meeting.id}:{version}:{assembly.id}",
+            )
+
+
 def _mode(place: str, online_url: str) -> MeetingMode:
     if place and online_url:
         return MeetingMode.HYBRID
@@ -530,10 +596,10 @@ async def eligible_people(session: AsyncSession, meeting: Meeting, at: datetime)
     Clause: the Secretary should "inform all potentially interested Parties (the entire
     Membership) who are eligible to speak, debate, or vote". For a Moot or Thing that is
     the non-suspended members of each assembly plus every non-suspended Member (who may
-    join any Moot); for a Party Thing, everyone who is not suspended.
+    join any Moot); for a Party Thing, every non-suspended Member.
     """
     if meeting.kind in (MeetingKind.PARTY_THING, MeetingKind.PARTY_CONFERENCE):
-        query = select(Person).where(not_suspended(at))
+        query = select(Person).where(Person.status == Status.MEMBER, not_suspended(at))
     else:
         ids: set[int] = set()
         for assembly in meeting.assemblies:
@@ -557,7 +623,7 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
         if meeting.phase in process.FINISHED:
             raise RuleViolation(_("This meeting has already finished."))
         now = ctx.now()
-        version = meeting.starts_at.isoformat() if meeting.starts_at else "undated"
+        version = _date_version(meeting)
         queued = 0
         for recipient in await eligible_people(session, meeting, now):
             queued += await enqueue(
@@ -580,7 +646,7 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
                     message=invitation(meeting, ctx),
                     dedupe_key=f"announce:{meeting.id}:{assembly.id}:{version}",
                 )
-        _record_step(session, meeting, PreparationStep.INFORMED, person, now, f"{queued}")
+        _record_step(session, meeting, PreparationStep.INFORMED, person, now, version)
         audit(session, now, person, "meeting.notify", meeting_ref(meeting.id), queued=queued)
         return queued
 
@@ -657,7 +723,12 @@ async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
     """Step five: the meeting is held. Opens the roll call and the discussion phase."""
     async with ctx.transaction() as session:
         meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
-        process.check_can_open(meeting.phase, await _steps_done(session, meeting), ctx.rules)
+        process.check_can_open(
+            meeting.phase,
+            await _steps_done(session, meeting),
+            ctx.rules,
+            informed_of_date=await _informed_of_current_date(session, meeting),
+        )
         now = ctx.now()
         links = await session.scalars(
             select(MeetingAssembly).where(MeetingAssembly.meeting_id == meeting.id)
@@ -676,9 +747,10 @@ async def _may_take_part(
     session: AsyncSession, meeting: Meeting, person: Person, at: datetime
 ) -> bool:
     """Interpretation 3, extended to Things: a member of an assembly involved, or any
-    non-suspended Member; at a Party Thing, anyone who is not suspended."""
+    non-suspended Member. A Party Thing decides "on a matter of Party Consensus" for the
+    Membership: non-suspended Members only."""
     if meeting.kind in (MeetingKind.PARTY_THING, MeetingKind.PARTY_CONFERENCE):
-        in_assembly = True
+        in_assembly = False
     else:
         in_assembly = False
         for assembly in meeting.assemblies:

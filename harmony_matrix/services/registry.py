@@ -9,18 +9,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmony_matrix.constitution.eligibility import Act, check_may
 from harmony_matrix.constitution.quorum import Quorum, moot_quorum
-from harmony_matrix.errors import HarmonyError, InvalidInput, NotFound
+from harmony_matrix.errors import HarmonyError, InvalidInput, NotAllowed, NotFound
 from harmony_matrix.i18n import _
 from harmony_matrix.importers.assemblies_toml import AssemblySpec, EntryProblem
 from harmony_matrix.importers.members_csv import PersonRow, RowProblem
 from harmony_matrix.importers.report import ImportReport, Outcome, RowReport
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.services.lookup import assembly_by_slug
+from harmony_matrix.services.lookup import assembly_by_slug, person_by_matrix_id
 from harmony_matrix.services.membership import (
+    GENERAL_SECRETARY,
     active_population,
+    holds_office,
     own_quorum_share,
     record_activity,
+    roles_in,
+    standing,
 )
 from harmony_matrix.services.records import audit
 from harmony_matrix.storage.models import (
@@ -29,6 +34,7 @@ from harmony_matrix.storage.models import (
     Office,
     Person,
     Remit,
+    Role,
 )
 
 
@@ -298,3 +304,49 @@ async def assembly_quorum(ctx: ServiceContext, slug: str) -> AssemblyQuorum:
             reference=assembly.reference,
             quorum=moot_quorum(population, share, ctx.rules),
         )
+
+
+async def add_to_assembly(
+    ctx: ServiceContext, actor: str | None, slug: str, matrix_id: str, role: Role = Role.MEMBER
+) -> bool:
+    """A secretary (or the General Secretary) adds a registered person to the assembly.
+
+    Returns False when the person already held that role. Only the General Secretary
+    (or the operator) may appoint a secretary.
+    """
+    async with ctx.transaction() as session:
+        now = ctx.now()
+        acting = await person_by_matrix_id(session, actor) if actor is not None else None
+        if acting is not None:
+            check_may(standing(acting, now), Act.SPEAK)
+        assembly = await assembly_by_slug(session, slug)
+        general = acting is None or await holds_office(session, acting.id, GENERAL_SECRETARY, now)
+        secretary = acting is not None and Role.SECRETARY in await roles_in(
+            session, acting.id, assembly.id, now
+        )
+        if not (general or (secretary and role is not Role.SECRETARY)):
+            raise NotAllowed(
+                _(
+                    "Only a secretary of %(assembly)s or the General Secretary can add "
+                    "members, and only the General Secretary can appoint a secretary.",
+                    assembly=assembly.name,
+                )
+            )
+        person = await person_by_matrix_id(session, matrix_id)
+        if role in await roles_in(session, person.id, assembly.id, now):
+            return False
+        session.add(
+            AssemblyMembership(
+                person_id=person.id, assembly_id=assembly.id, role=role, since=now, until=None
+            )
+        )
+        audit(
+            session,
+            now,
+            acting,
+            "assembly.add",
+            assembly.slug,
+            person=person.matrix_id,
+            role=role.value,
+        )
+        return True

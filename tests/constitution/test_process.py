@@ -9,26 +9,33 @@ ALL_BEFORE = set(process.BEFORE_OPENING)
 
 
 def test_opening_needs_the_first_four_steps():
-    process.check_can_open(Phase.PLANNING, ALL_BEFORE, Rules())
+    process.check_can_open(Phase.PLANNING, ALL_BEFORE, Rules(), informed_of_date=True)
     with pytest.raises(RuleViolation) as caught:
-        process.check_can_open(Phase.PLANNING, {PreparationStep.DATE_SET}, Rules())
+        process.check_can_open(
+            Phase.PLANNING, {PreparationStep.DATE_SET}, Rules(), informed_of_date=False
+        )
     text = str(caught.value.message)
     assert "facts collected" in text and "materials prepared" in text
     assert "date set" not in text
-    process.check_can_open(Phase.PLANNING, set(), Rules(require_preparation=False))
+    process.check_can_open(
+        Phase.PLANNING, set(), Rules(require_preparation=False), informed_of_date=False
+    )
+    with pytest.raises(RuleViolation, match="new date"):
+        process.check_can_open(Phase.PLANNING, ALL_BEFORE, Rules(), informed_of_date=False)
 
 
 @pytest.mark.parametrize("phase", [p for p in Phase if p is not Phase.PLANNING])
 def test_opening_only_once(phase):
     with pytest.raises(RuleViolation):
-        process.check_can_open(phase, ALL_BEFORE, Rules())
+        process.check_can_open(phase, ALL_BEFORE, Rules(), informed_of_date=True)
 
 
-def test_suggestions_only_in_discussion_options_only_in_debate():
+def test_suggestions_in_discussion_and_debate_options_only_in_debate():
     process.check_can_suggest(Phase.DISCUSSION)
+    process.check_can_suggest(Phase.DEBATE)
     process.check_can_edit_options(Phase.DEBATE)
     for phase in Phase:
-        if phase is not Phase.DISCUSSION:
+        if phase not in (Phase.DISCUSSION, Phase.DEBATE):
             with pytest.raises(RuleViolation):
                 process.check_can_suggest(phase)
         if phase is not Phase.DEBATE:

@@ -51,8 +51,11 @@ def test_own_quorum_below_15_percent_or_above_everyone_is_refused(share):
     with pytest.raises(RuleViolation) as caught:
         validate_own_quorum(share, RULES)
     assert "15%" in str(caught.value.message)
-    with pytest.raises(RuleViolation):
-        moot_quorum(50, share, RULES)
+    if share > 1:
+        with pytest.raises(RuleViolation):
+            moot_quorum(50, share, RULES)
+    else:  # an own quorum below the minimum gives way to the minimum
+        assert moot_quorum(50, share, RULES).needed == 8
 
 
 def test_quorum_explains_itself():
@@ -71,6 +74,9 @@ def test_configured_rules_change_the_numbers():
     assert moot_quorum(51, None, rules).needed == 11
     with pytest.raises(ValueError, match="15%"):
         Rules(minimum_quorum_share=Fraction(1, 10))
+    # The party raised its minimum to 20%: an assembly's older 15% gives way to it.
+    raised = Rules(minimum_quorum_share=Fraction(1, 5))
+    assert moot_quorum(40, Fraction(15, 100), raised).needed == 8
 
 
 @given(st.integers(min_value=31, max_value=100_000), st.integers(min_value=15, max_value=100))

@@ -160,3 +160,24 @@ async def test_quorum_of_demo_assemblies(demo, clock):
     assert (
         await registry.assembly_quorum(demo, "operational-working-group")
     ).quorum.active_population == 0
+
+
+async def test_secretaries_add_members_and_only_the_general_secretary_appoints(demo):
+    from harmony_matrix.errors import NotAllowed
+    from harmony_matrix.storage.models import Role
+
+    from .helpers import CHLOE, DAS, GWEN, IRIS, OUTSIDER_MEMBER
+
+    assert await registry.add_to_assembly(demo, CHLOE, DAS, OUTSIDER_MEMBER)
+    assert not await registry.add_to_assembly(demo, CHLOE, DAS, OUTSIDER_MEMBER)
+    before = await row_counts(demo)
+    with pytest.raises(NotAllowed, match="appoint a secretary"):
+        await registry.add_to_assembly(demo, CHLOE, DAS, GWEN, Role.SECRETARY)
+    with pytest.raises(NotAllowed):
+        await registry.add_to_assembly(demo, GWEN, DAS, OUTSIDER_MEMBER, Role.MODERATOR)
+    with pytest.raises(NotAllowed, match="suspended"):
+        await registry.add_to_assembly(demo, IRIS, DAS, GWEN)
+    assert await row_counts(demo) == before
+    assert await registry.add_to_assembly(demo, "@ana:harmony.uk", DAS, GWEN, Role.SECRETARY)
+    das = await registry.assembly_quorum(demo, DAS)
+    assert das.quorum.active_population == 3  # new members are not yet active

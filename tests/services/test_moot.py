@@ -58,8 +58,8 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert (first, second, third) == (1, 2, 3)
 
     await meetings.start_debate(ctx, ANA, ref)
-    with pytest.raises(RuleViolation, match=r"discussion|suggestion"):
-        await meetings.add_suggestion(ctx, CHLOE, ref, "Too late")
+    # In debate people still put forward concrete proposals; the moderator collates.
+    assert await meetings.add_suggestion(ctx, CHLOE, ref, "Print for those offline") == 4
     one = await meetings.add_option(ctx, ANA, ref, "Print only", suggestions=[1])
     two = await meetings.add_option(ctx, ANA, ref, "Email only", suggestions=[2])
     three = await meetings.add_option(ctx, ANA, ref, "Alternate months", suggestions=[3])
@@ -69,11 +69,19 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert merged == 4
     summary = await meetings.end_debate(ctx, ANA, ref)
     assert summary.phase is Phase.VOTE and summary.vote_round == 1
+    with pytest.raises(RuleViolation, match="vote phase"):
+        await meetings.add_suggestion(ctx, CHLOE, ref, "Too late")
     assert [o.number for o in await meetings.active_options(ctx, ref)] == [one, merged]
 
-    # No clear winner: back to debate, then the vote again.
+    # No clear winner: back to debate, continued on a later day, then the vote again.
     again = await meetings.conclude_vote(ctx, ANA, ref, winner=None)
     assert again.phase is Phase.DEBATE
+    later = ctx.now() + timedelta(days=30)  # no 14-day limit for a continuation
+    continued = await meetings.schedule(
+        ctx, ANA, ref, later, online_url="https://meet.example/2", accessibility="Captions"
+    )
+    assert continued.meeting.starts_at == later and not continued.check.explanation_required
+    assert await meetings.notify(ctx, ANA, ref) > 0
     assert (await meetings.end_debate(ctx, ANA, ref)).vote_round == 2
     done = await meetings.conclude_vote(ctx, ANA, ref, winner=merged)
     assert done.phase is Phase.CONSENSUS
@@ -177,6 +185,40 @@ async def test_suspended_and_outsiders_cannot_take_part(demo):
     with pytest.raises(NotAllowed):
         await meetings.record_attendance(demo, CHLOE, ref, who=GWEN)  # not her job
     assert await row_counts(demo) == before
+
+
+async def test_members_must_be_told_the_date_as_it_stands(demo):
+    ref = await prepared_moot(demo)
+    await meetings.schedule(
+        demo, ANA, ref, demo.now() + timedelta(days=12), place="Hall", accessibility="Ramp"
+    )
+    with pytest.raises(RuleViolation, match="new date"):
+        await meetings.open_meeting(demo, ANA, ref)
+    await meetings.notify(demo, ANA, ref)
+    assert (await meetings.open_meeting(demo, ANA, ref)).phase is Phase.DISCUSSION
+    # An open meeting that has not voted cannot be moved.
+    with pytest.raises(RuleViolation, match="no clear winner"):
+        await meetings.schedule(
+            demo, ANA, ref, demo.now() + timedelta(days=3), place="Hall", accessibility="Ramp"
+        )
+
+
+async def test_cancel_and_follow_on_meetings(demo):
+    first = await meetings.call_moot(demo, ANA, MEDIA, "First question")
+    follow = await meetings.call_moot(demo, ANA, MEDIA, "Follow-up", earlier_meeting=first.ref)
+    async with demo.transaction() as session:
+        from harmony_matrix.services.lookup import meeting_by_ref
+
+        stored = await meeting_by_ref(session, follow.ref)
+        assert stored.trigger == "earlier_decision" and stored.earlier_meeting_id == 1
+    with pytest.raises(InvalidInput):
+        await meetings.cancel_meeting(demo, ANA, first.ref, " ")
+    cancelled = await meetings.cancel_meeting(demo, ANA, first.ref, "Duplicate")
+    assert cancelled.phase is Phase.CANCELLED
+    with pytest.raises(RuleViolation, match="already finished"):
+        await meetings.cancel_meeting(demo, ANA, first.ref, "Again")
+    with pytest.raises(RuleViolation, match="already finished"):
+        await meetings.notify(demo, ANA, first.ref)
 
 
 async def test_opening_needs_preparation(demo):

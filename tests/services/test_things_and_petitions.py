@@ -87,6 +87,18 @@ async def test_petition_reaches_its_threshold_and_calls_a_party_thing(demo, cloc
     await meetings.notify(demo, ANA, thing.ref)
     await meetings.open_meeting(demo, ANA, thing.ref)
     await meetings.record_attendance(demo, ANA, thing.ref)
+    # A Party Thing decides for the Membership: Participants do not take part.
+    with pytest.raises(NotAllowed, match="cannot take part"):
+        await meetings.record_attendance(demo, ELIF, thing.ref)
+    async with demo.transaction() as session:
+        invited = set(
+            await session.scalars(
+                select(OutboxMessage.destination).where(
+                    OutboxMessage.is_direct, OutboxMessage.body.contains("Adopt a new logo")
+                )
+            )
+        )
+    assert invited == set(await _members(demo))
     await meetings.start_debate(demo, ANA, thing.ref)
     await meetings.add_option(demo, ANA, thing.ref, "The blue logo")
     await meetings.add_option(demo, ANA, thing.ref, "The green logo")
