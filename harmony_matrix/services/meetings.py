@@ -525,40 +525,31 @@ async def schedule(
             explanation=meeting.schedule_explanation,
         )
         if check.explanation_required:
-            # "express explanation of reasoning to the Assembly membership": published
-            # in every involved assembly's room at once, and in every invitation.
-            for assembly in meeting.assemblies:
-                if assembly.matrix_room_id:
-                    await enqueue(
-                        session,
-                        now,
-                        destination=assembly.matrix_room_id,
-                        is_direct=False,
-                        language=ctx.party.default_language,
-                        message=_explanation_notice(meeting, check),
-                        dedupe_key=f"explain:{meeting.id}:{starts_at.isoformat()}:{assembly.id}",
-                    )
+            # "express explanation of reasoning to the Assembly membership" (a Moot),
+            # "to the Membership" (a Thing); invitations repeat it.
+            await _tell_everyone(
+                session, ctx, meeting, _explanation_notice(meeting, check), "explain"
+            )
         return ScheduleResult(_summary(meeting), check)
 
 
-async def _publish_explanation(
-    session: AsyncSession, ctx: ServiceContext, meeting: Meeting, check: DateCheck
-) -> None:
-    """ "express explanation of reasoning to the Assembly membership" (a Moot), "to the
-    Membership" (a Thing): a direct message to everyone eligible, in their language, and
-    a notice in each assembly's room. Invitations repeat it."""
+async def _tell_everyone(
+    session: AsyncSession, ctx: ServiceContext, meeting: Meeting, message: Message, topic: str
+) -> int:
+    """A direct message to every eligible person, in their language, and a notice in each
+    involved assembly's room. Queued once per topic and date; returns the DMs queued."""
     now = ctx.now()
     version = _date_version(meeting)
-    notice = _explanation_notice(meeting, check)
+    queued = 0
     for recipient in await eligible_people(session, meeting, now):
-        await enqueue(
+        queued += await enqueue(
             session,
             now,
             destination=recipient.matrix_id,
             is_direct=True,
             language=recipient.language,
-            message=notice,
-            dedupe_key=f"explain:{meeting.id}:{version}:{recipient.id}",
+            message=message,
+            dedupe_key=f"{topic}:{meeting.id}:{version}:person:{recipient.id}",
         )
     for assembly in meeting.assemblies:
         if assembly.matrix_room_id:
@@ -568,9 +559,10 @@ async def _publish_explanation(
                 destination=assembly.matrix_room_id,
                 is_direct=False,
                 language=ctx.party.default_language,
-                message=notice,
-                dedupe_key=f"explain-room:{meeting.id}:{version}:{assembly.id}",
+                message=message,
+                dedupe_key=f"{topic}:{meeting.id}:{version}:room:{assembly.id}",
             )
+    return queued
 
 
 def _mode(place: str, online_url: str) -> MeetingMode:
@@ -624,28 +616,7 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
             raise RuleViolation(_("This meeting has already finished."))
         now = ctx.now()
         version = _date_version(meeting)
-        queued = 0
-        for recipient in await eligible_people(session, meeting, now):
-            queued += await enqueue(
-                session,
-                now,
-                destination=recipient.matrix_id,
-                is_direct=True,
-                language=recipient.language,
-                message=invitation(meeting, ctx),
-                dedupe_key=f"invite:{meeting.id}:{recipient.id}:{version}",
-            )
-        for assembly in meeting.assemblies:
-            if assembly.matrix_room_id:
-                await enqueue(
-                    session,
-                    now,
-                    destination=assembly.matrix_room_id,
-                    is_direct=False,
-                    language=ctx.party.default_language,
-                    message=invitation(meeting, ctx),
-                    dedupe_key=f"announce:{meeting.id}:{assembly.id}:{version}",
-                )
+        queued = await _tell_everyone(session, ctx, meeting, invitation(meeting, ctx), "invite")
         _record_step(session, meeting, PreparationStep.INFORMED, person, now, version)
         audit(session, now, person, "meeting.notify", meeting_ref(meeting.id), queued=queued)
         return queued
@@ -749,14 +720,11 @@ async def _may_take_part(
     """Interpretation 3, extended to Things: a member of an assembly involved, or any
     non-suspended Member. A Party Thing decides "on a matter of Party Consensus" for the
     Membership: non-suspended Members only."""
-    if meeting.kind in (MeetingKind.PARTY_THING, MeetingKind.PARTY_CONFERENCE):
-        in_assembly = False
-    else:
-        in_assembly = False
-        for assembly in meeting.assemblies:
-            if person.id in await member_ids(session, assembly, at):
-                in_assembly = True
-                break
+    in_assembly = False
+    for assembly in meeting.assemblies:  # a Party Thing has none
+        if person.id in await member_ids(session, assembly, at):
+            in_assembly = True
+            break
     return may_vote_at_moot(standing(person, at), in_assembly, present=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from alembic.config import Config
@@ -30,26 +31,24 @@ def head_revision() -> str:
     return head
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate to ``revision`` on a connection of our engine (Alembic's asyncio recipe)."""
+async def _run(engine: AsyncEngine, action: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic command on a connection of our engine (Alembic's asyncio recipe)."""
 
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        action(config, revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    await _run(engine, command.upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    def run(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    await _run(engine, command.downgrade, revision)
 
 
 @dataclass(frozen=True)

@@ -247,10 +247,15 @@ async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
     )
     assert result.check.explanation_required
     async with demo.transaction() as session:
-        notice = await session.scalar(
-            select(OutboxMessage).where(OutboxMessage.destination == "!media:harmony.uk")
-        )
-    assert "The hall is closed until then" in notice.body
+        notices = list(await session.scalars(select(OutboxMessage)))
+    room = [n for n in notices if n.destination == "!media:harmony.uk"]
+    assert len(room) == 1
+    assert "The hall is closed until then" in room[0].body
+    # Published to every eligible person too, in their own language.
+    direct = {n.destination: n for n in notices if n.is_direct}
+    assert GWEN in direct and OUTSIDER_MEMBER in direct and IRIS not in direct
+    assert direct[CHLOE].language == "fr"
+    assert "The hall is closed until then" in direct[CHLOE].body
     with pytest.raises(InvalidInput, match="--access"):
         await meetings.schedule(demo, ANA, called.ref, far, place="Hall")
     with pytest.raises(InvalidInput, match="--place"):
