@@ -1,4 +1,4 @@
-"""Lint, then the whole test suite on SQLite and on PostgreSQL.
+"""Lint and type-check, then the whole test suite on SQLite and on PostgreSQL.
 
 PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
 127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
@@ -48,7 +48,11 @@ async def drop_database(name: str) -> None:
 
 def main() -> int:
     pytest_args = sys.argv[1:]
-    failed = run(f"{BIN}/ruff", "check", ".") or run(f"{BIN}/ruff", "format", "--check", ".")
+    failed = (
+        run(f"{BIN}/ruff", "check", ".")
+        or run(f"{BIN}/ruff", "format", "--check", ".")
+        or run(f"{BIN}/mypy")
+    )
     if failed:
         return failed
 
