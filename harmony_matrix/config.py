@@ -102,7 +102,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise _config_error(section, _("there is no such section"))
         if not isinstance(values, dict):
             raise _config_error(section, _("this must be a table of settings"))
-        section_class = sections[section].default_factory  # type: ignore[misc]
+        section_class = sections[section].default_factory
         built[section] = _build_section(section, section_class, values)
     config = Config(**built)
     _check(config)
