@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
 from harmony_matrix.services import consensus, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
+from harmony_matrix.voting.ballot_csv import parse_ballots
+from harmony_matrix.voting.star import tabulate
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -97,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("assembly", nargs="?", help=str(_("only this assembly's decisions")))
     record.add_argument("--verify", action="store_true", help=str(_("check the hash chain")))
 
+    tally = commands.add_parser(
+        "tally", help=str(_("count a CSV file of STAR ballots (one row per ballot)"))
+    )
+    tally.add_argument("file", type=Path, help=str(_("header row: the option names")))
+    tally.add_argument("--format", choices=("json", "text"), default="json")
+
     demo = commands.add_parser("demo", help=str(_("load the demo party into a local database")))
     demo.add_argument("--reset", action="store_true", help=str(_("start from an empty database")))
     return parser
@@ -106,11 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = Output(_operator_language(args.language))
     try:
+        if args.command == "tally":  # needs no database and no configuration
+            return _tally(args, output)
         config = _config(args)
         return asyncio.run(_dispatch(args, config, output))
     except HarmonyError as error:
         output.warn(error.message)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (e.g. `harmony tally x.csv | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (OperationalError, DBAPIError, OSError) as error:
         if isinstance(error, OSError) and not _is_connection_error(error):
             return _crash(output, error)
@@ -325,6 +340,34 @@ async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Outp
             )
         )
     return EXIT_OK
+
+
+def _tally(args: argparse.Namespace, output: Output) -> int:
+    """The published-ballots contract: header row = option names (a leading ``receipt``
+    column, as in Harmony's published ballots, is not an option), one row per ballot,
+    whole scores 0-5, blank = 0."""
+    try:
+        data = args.file.read_bytes()
+    except FileNotFoundError as error:
+        raise InvalidInput(_("There is no file %(path)s.", path=str(args.file))) from error
+    except IsADirectoryError as error:
+        raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(args.file))) from error
+    options, scores = parse_ballots(_without_receipts(data))
+    result = tabulate(scores, options)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for line in result.explain(output.language):
+            output.say(line)
+    return EXIT_OK
+
+
+def _without_receipts(data: bytes) -> bytes:
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if not data[start:].startswith(b"receipt,"):
+        return data
+    lines = data[start:].split(b"\n")
+    return b"\n".join(line.split(b",", 1)[1] if b"," in line else line for line in lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

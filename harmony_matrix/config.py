@@ -56,8 +56,24 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class SecuritySettings:
+    #: Signs ballot links; keep it secret and stable (a new key invalidates open links).
     secret_key: str = ""
     secret_key_file: str = ""
+    #: How long a ballot link works (it never outlives its round).
+    ballot_link_hours: int = 72
+
+    def key(self) -> bytes:
+        """The secret key, from the setting or the file; empty if neither is set."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if self.secret_key_file:
+            try:
+                return Path(self.secret_key_file).read_bytes().strip()
+            except OSError as error:
+                raise _config_error(
+                    "security.secret_key_file", _("cannot read %(path)s", path=self.secret_key_file)
+                ) from error
+        return b""
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ctx(engine: AsyncEngine, clock: Clock) -> ServiceContext:
-    return ServiceContext(engine=engine, rules=Rules(), clock=clock)
+    return ServiceContext(
+        engine=engine, rules=Rules(), clock=clock, secret_key=b"test-secret-key-not-for-production"
+    )
 
 
 @pytest.fixture

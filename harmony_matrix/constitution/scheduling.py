@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import Message, _
 
 
 class MeetingKind(enum.StrEnum):
@@ -18,6 +18,15 @@ class MeetingKind(enum.StrEnum):
     THING_OF_ASSEMBLIES = "thing_of_assemblies"
     PARTY_THING = "party_thing"
     PARTY_CONFERENCE = "party_conference"
+
+
+def kind_name(kind: MeetingKind) -> Message:
+    return {
+        MeetingKind.ASSEMBLY_MOOT: _("Assembly Moot"),
+        MeetingKind.THING_OF_ASSEMBLIES: _("Thing of Assemblies"),
+        MeetingKind.PARTY_THING: _("Party Thing"),
+        MeetingKind.PARTY_CONFERENCE: _("Party Conference"),
+    }[kind]
 
 
 def date_limit_days(kind: MeetingKind, rules: Rules) -> int | None:

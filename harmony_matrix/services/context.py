@@ -25,6 +25,11 @@ class ServiceContext:
     party: PartySettings = field(default_factory=PartySettings)
     #: Injected so tests and the demo can move time (a 14-day limit, a 90-day window).
     clock: Callable[[], datetime] = utc_now
+    #: Signs ballot links ([security] secret_key); ballots refuse to open without it.
+    secret_key: bytes = b""
+    #: Where the web companion is reached ([web] public_base_url), for ballot links.
+    public_base_url: str = "http://127.0.0.1:8080"
+    ballot_link_hours: int = 72
 
     def __post_init__(self) -> None:
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
@@ -35,6 +40,9 @@ class ServiceContext:
             engine=make_engine(config.database.url),
             rules=config.rules,
             party=config.party,
+            secret_key=config.security.key(),
+            public_base_url=config.web.public_base_url,
+            ballot_link_hours=config.security.ballot_link_hours,
         )
 
     def now(self) -> datetime:

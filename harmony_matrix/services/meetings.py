@@ -24,6 +24,7 @@ from harmony_matrix.constitution.scheduling import (
     MeetingKind,
     check_date,
     check_originator_available,
+    kind_name,
 )
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from harmony_matrix.i18n import Message, _, format_datetime, join, list_of, localised
@@ -52,6 +53,7 @@ from harmony_matrix.services.records import audit, enqueue
 from harmony_matrix.storage.models import (
     Assembly,
     Attendance,
+    BallotRound,
     ConsensusMethod,
     Meeting,
     MeetingAssembly,
@@ -67,6 +69,7 @@ from harmony_matrix.storage.models import (
     Trigger,
     Unavailability,
 )
+from harmony_matrix.voting.rights import grant_right, open_round
 
 #: Limits that keep chat messages and pages readable.
 MAX_QUESTION = 1000
@@ -113,15 +116,6 @@ class QuorumStatus:
 class ScheduleResult:
     meeting: MeetingSummary
     check: DateCheck
-
-
-def kind_name(kind: MeetingKind) -> Message:
-    return {
-        MeetingKind.ASSEMBLY_MOOT: _("Assembly Moot"),
-        MeetingKind.THING_OF_ASSEMBLIES: _("Thing of Assemblies"),
-        MeetingKind.PARTY_THING: _("Party Thing"),
-        MeetingKind.PARTY_CONFERENCE: _("Party Conference"),
-    }[kind]
 
 
 def _summary(meeting: Meeting) -> MeetingSummary:
@@ -196,7 +190,7 @@ async def _check_organiser(
     )
 
 
-async def _meeting_for_organiser(
+async def meeting_for_organiser(
     session: AsyncSession, ctx: ServiceContext, actor: str | None, ref: str, **options: bool
 ) -> tuple[Meeting, Person | None]:
     now = ctx.now()
@@ -434,7 +428,7 @@ async def record_preparation(
     if len(note) > MAX_TEXT:
         raise InvalidInput(_("That is too long (at most %(limit)s characters).", limit=MAX_TEXT))
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         process.check_preparation(meeting.phase)
         _record_step(session, meeting, step, person, ctx.now(), note)
         audit(session, ctx.now(), person, f"meeting.{step.value}", meeting_ref(meeting.id))
@@ -470,7 +464,7 @@ async def schedule(
             )
         )
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         # "Should there be no clear winner, the debate and vote phases shall be repeated,
         # if necessary at a later date": a meeting back in debate after a vote may be
         # continued on another day. The 14/21-day limit is about the first date only.
@@ -611,7 +605,7 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
     for the same date queues nothing new. Returns how many messages were queued.
     """
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         if meeting.phase in process.FINISHED:
             raise RuleViolation(_("This meeting has already finished."))
         now = ctx.now()
@@ -693,7 +687,7 @@ async def declare_unavailable(ctx: ServiceContext, actor: str, days: Sequence[st
 async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> MeetingSummary:
     """Step five: the meeting is held. Opens the roll call and the discussion phase."""
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         process.check_can_open(
             meeting.phase,
             await _steps_done(session, meeting),
@@ -714,7 +708,7 @@ async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
         return _summary(meeting)
 
 
-async def _may_take_part(
+async def may_take_part(
     session: AsyncSession, meeting: Meeting, person: Person, at: datetime
 ) -> bool:
     """Interpretation 3, extended to Things: a member of an assembly involved, or any
@@ -746,7 +740,7 @@ async def record_attendance(
             attendee = person
         if meeting.phase not in (Phase.DISCUSSION, Phase.DEBATE, Phase.VOTE):
             raise RuleViolation(_("The roll call is open only while the meeting is in progress."))
-        if not await _may_take_part(session, meeting, attendee, now):
+        if not await may_take_part(session, meeting, attendee, now):
             raise NotAllowed(
                 _(
                     "%(name)s is not a member of the assemblies in this meeting and not a "
@@ -777,8 +771,17 @@ async def record_attendance(
                 meeting_ref(meeting.id),
                 attendee=attendee.matrix_id,
             )
+            # Someone arriving while the ballot is open votes too (interpretation 3).
+            round_ = await open_round(session, meeting)
+            if round_ is not None:
+                await grant_right(session, now, meeting, round_, attendee)
         await session.flush()
         return await _quorum_status(session, ctx, meeting)
+
+
+async def meeting_summary(ctx: ServiceContext, ref: str) -> MeetingSummary:
+    async with ctx.transaction() as session:
+        return _summary(await meeting_by_ref(session, ref))
 
 
 async def meeting_quorum(ctx: ServiceContext, ref: str) -> QuorumStatus:
@@ -866,7 +869,7 @@ async def add_suggestion(
             await _check_organiser(session, person, meeting.assemblies, now, moderators_too=True)
             writer = await person_by_matrix_id(session, author)
             check_may(standing(writer, now), Act.SPEAK)
-        if not await _may_take_part(session, meeting, writer, now):
+        if not await may_take_part(session, meeting, writer, now):
             raise NotAllowed(_("Only people eligible for this meeting can make suggestions in it."))
         number = await _next_number(session, Suggestion, meeting.id)
         session.add(
@@ -895,7 +898,7 @@ async def _next_number(
 
 async def start_debate(ctx: ServiceContext, actor: str | None, ref: str) -> MeetingSummary:
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         process.check_can_debate(meeting.phase)
         meeting.phase = Phase.DEBATE
         audit(session, ctx.now(), person, "meeting.debate", meeting_ref(meeting.id))
@@ -908,9 +911,7 @@ async def add_option(
     """Debate phase: the moderator collates ideas into an option. Returns its number."""
     text = _check_text(text)
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(
-            session, ctx, actor, ref, moderators_too=True
-        )
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref, moderators_too=True)
         process.check_can_edit_options(meeting.phase)
         option = await _new_option(session, ctx, meeting, person, text)
         for number in dict.fromkeys(suggestions):
@@ -972,9 +973,7 @@ async def merge_options(
             _("Name at least two options to merge, for example: !option merge 1 2 Text")
         )
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(
-            session, ctx, actor, ref, moderators_too=True
-        )
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref, moderators_too=True)
         process.check_can_edit_options(meeting.phase)
         sources = [await _active_option(session, meeting, number) for number in unique]
         merged = await _new_option(session, ctx, meeting, person, text)
@@ -995,9 +994,7 @@ async def merge_options(
 
 async def withdraw_option(ctx: ServiceContext, actor: str | None, ref: str, number: int) -> None:
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(
-            session, ctx, actor, ref, moderators_too=True
-        )
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref, moderators_too=True)
         process.check_can_edit_options(meeting.phase)
         option = await _active_option(session, meeting, number)
         option.status = OptionStatus.WITHDRAWN
@@ -1040,7 +1037,7 @@ async def _originator_present(session: AsyncSession, meeting: Meeting) -> bool:
 async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> MeetingSummary:
     """Close the debate: one option is consensus at once; two or more go to the vote."""
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         options = await _active_options(session, meeting)
         status = await _quorum_status(session, ctx, meeting)
         next_phase = process.after_debate(
@@ -1069,32 +1066,54 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
 async def conclude_vote(
     ctx: ServiceContext, actor: str | None, ref: str, winner: int | None
 ) -> MeetingSummary:
-    """Record the outcome of the STAR ballot: the winner is consensus; ``None`` (no clear
-    winner) returns the meeting to debate, and it will vote again."""
+    """Record the outcome of a vote held without Harmony's ballot box (say, on paper at
+    an in-person meeting): the winning option's number, or ``None`` for no clear winner.
+    A vote held in Harmony's ballot box is concluded by closing the ballot instead."""
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
-        next_phase = process.after_vote(meeting.phase, clear_winner=winner is not None)
-        now = ctx.now()
-        if winner is not None:
-            option = await _active_option(session, meeting, winner)
-            process.check_decision_allowed(
-                (await _quorum_status(session, ctx, meeting)).reached,
-                await _originator_present(session, meeting),
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        held = await session.scalar(
+            select(BallotRound.id).where(
+                BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round
             )
-            await consensus.append(
-                session, meeting, option.text, ConsensusMethod.STAR_BALLOT, person, now
-            )
-        meeting.phase = next_phase
-        audit(
-            session,
-            now,
-            person,
-            "meeting.conclude_vote",
-            meeting_ref(meeting.id),
-            round=meeting.vote_round,
-            clear_winner=winner is not None,
         )
+        if held is not None:
+            raise RuleViolation(
+                _("This vote is in Harmony's ballot box: close the ballot to count it.")
+            )
+        await apply_vote_outcome(session, ctx, meeting, person, winner)
         return _summary(meeting)
+
+
+async def apply_vote_outcome(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    meeting: Meeting,
+    person: Person | None,
+    winner: int | None,
+) -> None:
+    """The winner (an option number) is consensus; ``None`` (no clear winner) returns
+    the meeting to debate, and it will vote again."""
+    next_phase = process.after_vote(meeting.phase, clear_winner=winner is not None)
+    now = ctx.now()
+    if winner is not None:
+        option = await _active_option(session, meeting, winner)
+        process.check_decision_allowed(
+            (await _quorum_status(session, ctx, meeting)).reached,
+            await _originator_present(session, meeting),
+        )
+        await consensus.append(
+            session, meeting, option.text, ConsensusMethod.STAR_BALLOT, person, now
+        )
+    meeting.phase = next_phase
+    audit(
+        session,
+        now,
+        person,
+        "meeting.conclude_vote",
+        meeting_ref(meeting.id),
+        round=meeting.vote_round,
+        clear_winner=winner is not None,
+    )
 
 
 async def cancel_meeting(
@@ -1102,7 +1121,7 @@ async def cancel_meeting(
 ) -> MeetingSummary:
     reason = _check_text(reason)
     async with ctx.transaction() as session:
-        meeting, person = await _meeting_for_organiser(session, ctx, actor, ref)
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         process.check_can_cancel(meeting.phase)
         meeting.phase = Phase.CANCELLED
         audit(session, ctx.now(), person, "meeting.cancel", meeting_ref(meeting.id), reason=reason)

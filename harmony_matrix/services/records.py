@@ -41,6 +41,7 @@ async def enqueue(
     message: Message,
     language: str,
     dedupe_key: str,
+    voting_right_id: int | None = None,
 ) -> bool:
     """Queue a message for the bot to send exactly once; False if it was queued before.
 
@@ -61,6 +62,7 @@ async def enqueue(
             body=message.render(language),
             dedupe_key=dedupe_key,
             sent_at=None,
+            voting_right_id=voting_right_id,
         )
     )
     return True

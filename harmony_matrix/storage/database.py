@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +17,17 @@ from harmony_matrix.errors import InvalidInput
 from harmony_matrix.i18n import _
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class _NoDriverDebug(logging.Filter):
+    """aiosqlite logs every statement with its parameters at DEBUG level, which would
+    put receipts and scores of secret ballots next to other traffic in a debug log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+logging.getLogger("aiosqlite").addFilter(_NoDriverDebug())
 
 
 def normalise_url(url: str) -> str:
@@ -38,7 +51,11 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str) -> AsyncEngine:
     url = normalise_url(url)
-    engine = create_async_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    # hide_parameters: even with SQL logging switched on, no statement parameter (a
+    # token hash, a ballot's scores) is ever written to a log.
+    engine = create_async_engine(
+        url, pool_pre_ping=url.startswith("postgresql"), hide_parameters=True
+    )
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -352,6 +352,73 @@ class Signature(Base):
     signed_at: Mapped[datetime]
 
 
+class BallotRoundStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BallotRound(Base):
+    """One secret STAR ballot of a meeting; "no clear winner" leads to another round."""
+
+    __tablename__ = "ballot_rounds"
+    __table_args__ = (UniqueConstraint("meeting_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    number: Mapped[int]
+    #: The options as they stood when the ballot opened: [{"number": 1, "text": "..."}].
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[BallotRoundStatus] = mapped_column(text_enum(BallotRoundStatus))
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    #: The STAR result (voting/star.py to_json), stored when the round closes.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class VotingRight(Base):
+    """A person's right to cast one ballot in a round.
+
+    It holds only a hash of the random token in the person's link, and is never changed
+    when the ballot is cast: nothing here says whether, when or how the person voted.
+    """
+
+    __tablename__ = "voting_rights"
+    __table_args__ = (UniqueConstraint("round_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    #: SHA-256 of the token; empty until a link is issued (a new link replaces it).
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class SpentToken(Base):
+    """A token that has been used, under a second hash that cannot be matched to a right
+    without the token itself. Its primary key makes a second use fail atomically."""
+
+    __tablename__ = "spent_tokens"
+    # No rowid in SQLite: rows are stored in key order (random), not in order of casting.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
+
+
+class CastBallot(Base):
+    """An anonymous ballot: a random id, a receipt code and the scores; no person, no
+    time, no sequence. Rewritten in random order when the round closes."""
+
+    __tablename__ = "cast_ballots"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
+    receipt: Mapped[str] = mapped_column(String(32), unique=True)
+    #: Scores 0-5 in the order of the round's options.
+    scores: Mapped[list[int]] = mapped_column(JSON)
+
+
 class ConsensusRecord(Base):
     """The record of consensus: append-only and hash-chained (see services/consensus.py)."""
 
@@ -399,6 +466,9 @@ class OutboxMessage(Base):
     #: The same logical message is never queued twice (e.g. a retried "notify").
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     sent_at: Mapped[datetime | None]
+    #: A ballot invitation: the sender mints the link for this right at sending time,
+    #: so no usable token is ever stored (voting/ballots.py issue_link).
+    voting_right_id: Mapped[int | None] = mapped_column(ForeignKey("voting_rights.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
 

@@ -1,0 +1,1 @@
+"""Voting: STAR tabulation (pure and vectorised) and reading ballot files."""

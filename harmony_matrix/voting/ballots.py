@@ -1,0 +1,411 @@
+"""The secret-ballot service (DESIGN.md section 6): open a round, issue links, cast,
+show turnout, close and count, publish the anonymised ballots.
+
+Secrecy, concretely:
+- A voting right is created for each person present; it stores only ``right_hash`` of
+  the token in the person's link, and is never changed when they vote.
+- Casting stores ``spent_hash`` of the token (unmatchable to the right without the
+  token) and the ballot (random id, random receipt, scores) in one transaction; the
+  spent hash's primary key makes any second use fail without storing anything.
+- Nothing at casting names a person or a time: no audit event, no activity, no log.
+- Closing rewrites the round's ballots in a random order (fresh row versions, no trace
+  of the order of casting) and drops the spent hashes, then counts.
+So the database can say how many voted, never who voted or how.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmony_matrix.constitution.eligibility import Act, check_may
+from harmony_matrix.constitution.process import Phase
+from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from harmony_matrix.i18n import _
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref, person_by_matrix_id
+from harmony_matrix.services.meetings import (
+    _active_options,
+    apply_vote_outcome,
+    meeting_for_organiser,
+)
+from harmony_matrix.services.membership import not_suspended, standing
+from harmony_matrix.services.records import audit
+from harmony_matrix.storage.models import (
+    Attendance,
+    BallotRound,
+    BallotRoundStatus,
+    CastBallot,
+    Meeting,
+    Person,
+    SpentToken,
+    VotingRight,
+)
+from harmony_matrix.voting.links import BallotLink, new_token, right_hash, spent_hash
+from harmony_matrix.voting.rights import grant_right
+from harmony_matrix.voting.star import StarResult, tabulate
+
+RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+
+
+def new_receipt() -> str:
+    """A receipt code such as ``K7Q2-9MXA-PLW4`` (60 bits: unguessable, easy to read)."""
+    chars = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(12))
+    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+@dataclass(frozen=True)
+class BallotOption:
+    number: int
+    text: str
+
+    @property
+    def label(self) -> str:
+        """The option's column name in published ballots and its name in the count."""
+        return f"{self.number}. {self.text}"
+
+
+@dataclass(frozen=True)
+class RoundView:
+    meeting_ref: str
+    round_id: int
+    number: int
+    status: BallotRoundStatus
+    options: tuple[BallotOption, ...]
+    eligible: int
+    #: Turnout: how many ballots, never whose.
+    cast: int
+    closes_at: datetime | None
+    #: Only once the round is closed.
+    result: Mapping[str, object] | None
+
+
+def _options(round_: BallotRound) -> tuple[BallotOption, ...]:
+    return tuple(BallotOption(int(o["number"]), str(o["text"])) for o in round_.options)
+
+
+async def _current_round(session: AsyncSession, meeting: Meeting) -> BallotRound | None:
+    return await session.scalar(
+        select(BallotRound).where(
+            BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round
+        )
+    )
+
+
+async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) -> RoundView:
+    eligible = await session.scalar(
+        select(func.count()).select_from(VotingRight).where(VotingRight.round_id == round_.id)
+    )
+    cast = await session.scalar(
+        select(func.count()).select_from(CastBallot).where(CastBallot.round_id == round_.id)
+    )
+    return RoundView(
+        meeting_ref=meeting_ref(meeting.id),
+        round_id=round_.id,
+        number=round_.number,
+        status=round_.status,
+        options=_options(round_),
+        eligible=eligible or 0,
+        cast=cast or 0,
+        closes_at=round_.closes_at,
+        result=round_.result if round_.status is BallotRoundStatus.CLOSED else None,
+    )
+
+
+def _require_key(ctx: ServiceContext) -> bytes:
+    if len(ctx.secret_key) < 16:
+        raise RuleViolation(
+            _(
+                "Ballots need a secret key of at least 16 characters: set [security] "
+                "secret_key or secret_key_file in the configuration."
+            )
+        )
+    return ctx.secret_key
+
+
+async def open_ballot(
+    ctx: ServiceContext, actor: str | None, ref: str, *, closes_at: datetime | None = None
+) -> RoundView:
+    """Open the secret STAR ballot of the meeting's current vote.
+
+    Clause: "in the event of two or more options: the responsible Secretary will prepare
+    ballots". Every person present and not suspended gets a right and, through the
+    outbox, a direct message with their own link (minted when it is sent).
+    """
+    _require_key(ctx)
+    async with ctx.transaction() as session:
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        now = ctx.now()
+        if meeting.phase is not Phase.VOTE:
+            raise RuleViolation(
+                _("A ballot opens when the debate has ended with two or more options.")
+            )
+        if await _current_round(session, meeting) is not None:
+            raise RuleViolation(_("The ballot for this vote has already been opened."))
+        if closes_at is not None and closes_at <= now:
+            raise InvalidInput(_("The ballot must close in the future."))
+        options = await _active_options(session, meeting)
+        round_ = BallotRound(
+            meeting_id=meeting.id,
+            number=meeting.vote_round,
+            options=[{"number": o.number, "text": o.text} for o in options],
+            status=BallotRoundStatus.OPEN,
+            opened_at=now,
+            closes_at=closes_at,
+            closed_at=None,
+            result=None,
+        )
+        session.add(round_)
+        await session.flush()
+        present = await session.scalars(
+            select(Person)
+            .join(Attendance, Attendance.person_id == Person.id)
+            .where(Attendance.meeting_id == meeting.id, not_suspended(now))
+            .order_by(Person.id)
+        )
+        for voter in present:
+            await grant_right(session, ctx.now(), meeting, round_, voter)
+        audit(session, now, person, "ballot.open", meeting_ref(meeting.id), round=round_.number)
+        return await _view(session, meeting, round_)
+
+
+async def issue_link(ctx: ServiceContext, voting_right_id: int) -> str:
+    """Mint a fresh link for a right (replacing any earlier one) and return its URL.
+
+    Called by whoever delivers it (the bot, just before sending the direct message), so
+    that the token exists only in that message, never in the database or the outbox.
+    """
+    key = _require_key(ctx)
+    token = new_token()
+    async with ctx.transaction() as session:
+        right = await session.get(VotingRight, voting_right_id)
+        if right is None:
+            raise NotFound(_("There is no such voting right."))
+        round_ = await session.get(BallotRound, right.round_id)
+        assert round_ is not None
+        if round_.status is not BallotRoundStatus.OPEN:
+            raise RuleViolation(_("This ballot is closed."))
+        right.token_hash = right_hash(token)
+        expires = ctx.now() + timedelta(hours=ctx.ballot_link_hours)
+        if round_.closes_at is not None:
+            expires = min(expires, round_.closes_at)
+    link = BallotLink(round_id=round_.id, token=token, expires=int(expires.timestamp()))
+    return f"{ctx.public_base_url.rstrip('/')}/vote/{link.sign(key)}"
+
+
+async def link_for(ctx: ServiceContext, matrix_id: str, ref: str) -> str:
+    """A new link for a person who lost theirs (``!ballot link``)."""
+    async with ctx.transaction() as session:
+        person = await person_by_matrix_id(session, matrix_id)
+        meeting = await meeting_by_ref(session, ref)
+        round_ = await _current_round(session, meeting)
+        if round_ is None or round_.status is not BallotRoundStatus.OPEN:
+            raise RuleViolation(
+                _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))
+            )
+        right = await session.scalar(
+            select(VotingRight).where(
+                VotingRight.round_id == round_.id, VotingRight.person_id == person.id
+            )
+        )
+        if right is None:
+            raise NotAllowed(
+                _("You have no vote in this ballot: only people present at the meeting vote.")
+            )
+        right_id = right.id
+    return await issue_link(ctx, right_id)
+
+
+@dataclass(frozen=True)
+class BallotPaper:
+    """What the ballot page shows: the question and the options, nothing about the voter."""
+
+    meeting_ref: str
+    question: str
+    round_number: int
+    options: tuple[BallotOption, ...]
+
+
+async def ballot_paper(ctx: ServiceContext, signed_link: str) -> BallotPaper:
+    """Check a link (valid, unexpired, its round open, its right unused) for the page."""
+    async with ctx.transaction() as session:
+        _link, round_, _person = await _check_link(session, ctx, signed_link)
+        meeting = await session.get(Meeting, round_.meeting_id)
+        assert meeting is not None
+        return BallotPaper(
+            meeting_ref(meeting.id), meeting.question, round_.number, _options(round_)
+        )
+
+
+async def _check_link(
+    session: AsyncSession, ctx: ServiceContext, signed_link: str
+) -> tuple[BallotLink, BallotRound, Person]:
+    link = BallotLink.verify(signed_link, _require_key(ctx), ctx.now())
+    round_ = await session.get(BallotRound, link.round_id)
+    right = await session.scalar(
+        select(VotingRight).where(VotingRight.token_hash == right_hash(link.token))
+    )
+    if round_ is None or right is None or right.round_id != round_.id:
+        raise NotAllowed(
+            _("This voting link is not valid. Use the link in your latest message from Harmony.")
+        )
+    if round_.status is not BallotRoundStatus.OPEN or (
+        round_.closes_at is not None and ctx.now() >= round_.closes_at
+    ):
+        raise RuleViolation(_("This ballot is closed."))
+    spent = await session.get(SpentToken, spent_hash(link.token))
+    if spent is not None:
+        raise RuleViolation(_("This link has already been used to vote. Each link votes once."))
+    person = await session.get(Person, right.person_id)
+    assert person is not None
+    check_may(standing(person, ctx.now()), Act.VOTE)
+    return link, round_, person
+
+
+async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int, int]) -> str:
+    """Cast a secret ballot; returns the receipt code. ``scores`` maps option numbers to
+    0-5 and must score every option. Stores nothing unless everything is right."""
+    async with ctx.transaction() as session:
+        link, round_, _person = await _check_link(session, ctx, signed_link)
+        row = _scores_in_order(_options(round_), scores)
+        session.add(SpentToken(token_hash=spent_hash(link.token), round_id=round_.id))
+        receipt = new_receipt()
+        session.add(
+            CastBallot(id=secrets.token_hex(16), round_id=round_.id, receipt=receipt, scores=row)
+        )
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            # Another request spent the same token first: this one stores nothing.
+            raise RuleViolation(
+                _("This link has already been used to vote. Each link votes once.")
+            ) from error
+        return receipt
+
+
+def _scores_in_order(options: tuple[BallotOption, ...], scores: Mapping[int, int]) -> list[int]:
+    numbers = {o.number for o in options}
+    unknown = sorted(set(scores) - numbers)
+    if unknown:
+        raise InvalidInput(_("The ballot has no option %(number)s.", number=unknown[0]))
+    row: list[int] = []
+    for option in options:
+        score = scores.get(option.number)
+        if score is None:
+            raise InvalidInput(_("Select a score for %(option)s.", option=option.label))
+        if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 5:
+            raise InvalidInput(_("Select a score from 0 to 5 for %(option)s.", option=option.label))
+        row.append(score)
+    return row
+
+
+async def round_status(ctx: ServiceContext, ref: str) -> RoundView:
+    """Turnout while open (how many, never who chose what); the result once closed."""
+    async with ctx.transaction() as session:
+        meeting = await meeting_by_ref(session, ref)
+        round_ = await _current_round(session, meeting)
+        if round_ is None:
+            raise NotFound(_("%(ref)s has no ballot in this vote.", ref=meeting_ref(meeting.id)))
+        return await _view(session, meeting, round_)
+
+
+async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> RoundView:
+    """Close the ballot, count it by STAR and record the outcome.
+
+    Clauses: "the winner of the vote is Consensus"; "Should there be no clear winner, the
+    debate and vote phases shall be repeated".
+    """
+    async with ctx.transaction() as session:
+        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        round_ = await _current_round(session, meeting)
+        if round_ is None or round_.status is not BallotRoundStatus.OPEN:
+            raise RuleViolation(
+                _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))
+            )
+        now = ctx.now()
+        ballots = list(
+            await session.scalars(select(CastBallot).where(CastBallot.round_id == round_.id))
+        )
+        await _forget_casting_order(session, round_, ballots)
+        options = _options(round_)
+        result = count(options, [b.scores for b in ballots])
+        round_.status = BallotRoundStatus.CLOSED
+        round_.closed_at = now
+        round_.result = result.to_json()
+        winner = _winner_number(options, result)
+        audit(
+            session,
+            now,
+            person,
+            "ballot.close",
+            meeting_ref(meeting.id),
+            round=round_.number,
+            ballots=len(ballots),
+        )
+        await apply_vote_outcome(session, ctx, meeting, person, winner)
+        return await _view(session, meeting, round_)
+
+
+async def _forget_casting_order(
+    session: AsyncSession, round_: BallotRound, ballots: list[CastBallot]
+) -> None:
+    """Rewrite the ballots in a random order and drop the spent hashes, so that no row
+    position or row version left in the database reflects the order of casting."""
+    copies = [(b.receipt, list(b.scores)) for b in ballots]
+    random.SystemRandom().shuffle(copies)
+    await session.execute(delete(CastBallot).where(CastBallot.round_id == round_.id))
+    await session.execute(delete(SpentToken).where(SpentToken.round_id == round_.id))
+    await session.flush()
+    session.add_all(
+        CastBallot(id=secrets.token_hex(16), round_id=round_.id, receipt=r, scores=s)
+        for r, s in copies
+    )
+    await session.flush()
+
+
+def count(options: tuple[BallotOption, ...], rows: list[list[int]]) -> StarResult:
+    scores = np.array(rows, dtype=np.int8).reshape(len(rows), len(options))
+    return tabulate(scores, [o.label for o in options])
+
+
+def _winner_number(options: tuple[BallotOption, ...], result: StarResult) -> int | None:
+    if result.winner is None:
+        return None
+    return next(o.number for o in options if o.label == result.winner)
+
+
+async def published_ballots(ctx: ServiceContext, ref: str, round_number: int | None = None) -> str:
+    """The anonymised ballots of a closed round as CSV: a ``receipt`` column, then one
+    column per option; sorted by receipt (random), so the order says nothing.
+    ``harmony tally`` recounts it to the same result."""
+    async with ctx.transaction() as session:
+        meeting = await meeting_by_ref(session, ref)
+        number = meeting.vote_round if round_number is None else round_number
+        round_ = await session.scalar(
+            select(BallotRound).where(
+                BallotRound.meeting_id == meeting.id, BallotRound.number == number
+            )
+        )
+        if round_ is None:
+            raise NotFound(_("%(ref)s has no ballot in this vote.", ref=meeting_ref(meeting.id)))
+        if round_.status is not BallotRoundStatus.CLOSED:
+            raise RuleViolation(_("Ballots are published when the ballot closes."))
+        ballots = await session.scalars(
+            select(CastBallot).where(CastBallot.round_id == round_.id).order_by(CastBallot.receipt)
+        )
+        output = io.StringIO()
+        writer = csv.writer(output, lineterminator="\n")
+        writer.writerow(["receipt", *(o.label for o in _options(round_))])
+        for ballot in ballots:
+            writer.writerow([ballot.receipt, *ballot.scores])
+        return output.getvalue()

@@ -1,0 +1,68 @@
+"""Voting rights: who may cast a ballot in a round."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from harmony_matrix.constitution.scheduling import kind_name
+from harmony_matrix.i18n import _
+from harmony_matrix.services.lookup import meeting_ref
+from harmony_matrix.services.records import enqueue
+from harmony_matrix.storage.models import (
+    BallotRound,
+    BallotRoundStatus,
+    Meeting,
+    Person,
+    VotingRight,
+)
+
+
+async def open_round(session: AsyncSession, meeting: Meeting) -> BallotRound | None:
+    """The meeting's ballot round that is open now, if any."""
+    return await session.scalar(
+        select(BallotRound).where(
+            BallotRound.meeting_id == meeting.id,
+            BallotRound.number == meeting.vote_round,
+            BallotRound.status == BallotRoundStatus.OPEN,
+        )
+    )
+
+
+async def grant_right(
+    session: AsyncSession,
+    now: datetime,
+    meeting: Meeting,
+    round_: BallotRound,
+    voter: Person,
+) -> None:
+    """Give a present, non-suspended person a right and queue their ballot message."""
+    existing = await session.scalar(
+        select(VotingRight.id).where(
+            VotingRight.round_id == round_.id, VotingRight.person_id == voter.id
+        )
+    )
+    if existing is not None:
+        return
+    right = VotingRight(round_id=round_.id, person_id=voter.id, token_hash=None)
+    session.add(right)
+    await session.flush()
+    await enqueue(
+        session,
+        now,
+        destination=voter.matrix_id,
+        is_direct=True,
+        language=voter.language,
+        message=_(
+            "The secret ballot of %(kind)s %(ref)s is open: %(question)s\n"
+            "Give every option a score from 0 (worst) to 5 (best). Only your scores are "
+            "kept, never your name. Your own link follows; do not share it.",
+            kind=kind_name(meeting.kind),
+            ref=meeting_ref(meeting.id),
+            question=meeting.question,
+        ),
+        dedupe_key=f"ballot:{round_.id}:{voter.id}",
+        voting_right_id=right.id,
+    )

@@ -1,0 +1,50 @@
+"""A meeting of the Operational Working Group brought to its vote, for ballot tests."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from harmony_matrix.services import meetings
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage.models import OutboxMessage, Person
+from harmony_matrix.voting import ballots
+from tests.services.helpers import ANA, IRIS, JON, OWG, prepared_moot
+
+OPTIONS = ("Meet monthly", "Meet every two months", "Meet yearly")
+
+
+async def voters(ctx: ServiceContext, how_many: int) -> list[str]:
+    """The first people of the register who are not suspended (Ana first)."""
+    async with ctx.transaction() as session:
+        people = await session.scalars(select(Person.matrix_id).order_by(Person.id))
+        return [p for p in people if p not in (IRIS, JON)][:how_many]
+
+
+async def meeting_at_vote(ctx: ServiceContext, present: list[str]) -> str:
+    ref = await prepared_moot(ctx, slug=OWG)
+    await meetings.open_meeting(ctx, ANA, ref)
+    for who in present:
+        await meetings.record_attendance(ctx, who, ref)
+    await meetings.start_debate(ctx, ANA, ref)
+    for text in OPTIONS:
+        await meetings.add_option(ctx, ANA, ref, text)
+    await meetings.end_debate(ctx, ANA, ref)
+    return ref
+
+
+async def links_by_person(ctx: ServiceContext) -> dict[str, str]:
+    """Deliver the queued ballot messages as the bot will: mint each link when sending."""
+    async with ctx.transaction() as session:
+        queued = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.voting_right_id.is_not(None))
+            )
+        )
+    return {
+        message.destination: await ballots.issue_link(ctx, message.voting_right_id)
+        for message in queued
+    }
+
+
+def path_of(url: str) -> str:
+    return url.rsplit("/vote/", 1)[1]
