@@ -33,12 +33,9 @@ from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from harmony_matrix.i18n import _
 from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.debate import apply_vote_outcome, options_of
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref, person_by_matrix_id
-from harmony_matrix.services.meetings import (
-    _active_options,
-    apply_vote_outcome,
-    meeting_for_organiser,
-)
+from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
 from harmony_matrix.services.records import audit
 from harmony_matrix.storage.models import (
@@ -154,7 +151,7 @@ async def open_ballot(
             raise RuleViolation(_("The ballot for this vote has already been opened."))
         if closes_at is not None and closes_at <= now:
             raise InvalidInput(_("The ballot must close in the future."))
-        options = await _active_options(session, meeting)
+        options = await options_of(session, meeting)
         round_ = BallotRound(
             meeting_id=meeting.id,
             number=meeting.vote_round,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from harmony_matrix.services import meetings
+from harmony_matrix.services import debate, roll_call
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import OutboxMessage, Person
 from harmony_matrix.voting import ballots
@@ -22,13 +22,13 @@ async def voters(ctx: ServiceContext, how_many: int) -> list[str]:
 
 async def meeting_at_vote(ctx: ServiceContext, present: list[str]) -> str:
     ref = await prepared_moot(ctx, slug=OWG)
-    await meetings.open_meeting(ctx, ANA, ref)
+    await roll_call.open_meeting(ctx, ANA, ref)
     for who in present:
-        await meetings.record_attendance(ctx, who, ref)
-    await meetings.start_debate(ctx, ANA, ref)
+        await roll_call.record_attendance(ctx, who, ref)
+    await debate.start_debate(ctx, ANA, ref)
     for text in OPTIONS:
-        await meetings.add_option(ctx, ANA, ref, text)
-    await meetings.end_debate(ctx, ANA, ref)
+        await debate.add_option(ctx, ANA, ref, text)
+    await debate.end_debate(ctx, ANA, ref)
     return ref
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.services import consensus, meetings
+from harmony_matrix.services import consensus, debate, meetings, roll_call
 from harmony_matrix.storage.models import BallotRoundStatus, CastBallot, Person, VotingRight
 from harmony_matrix.voting import ballots
 from harmony_matrix.voting.ballot_csv import parse_ballots
@@ -72,9 +72,9 @@ async def test_no_clear_winner_returns_to_debate_and_a_new_round(demo):
     assert closed.result["winner"] is None and closed.result["no_clear_winner"] is True
     assert (await meetings.meeting_summary(demo, ref)).phase is Phase.DEBATE
     with pytest.raises(RuleViolation):
-        await meetings.conclude_vote(demo, ANA, ref, winner=None)  # phase is debate now
-    await meetings.withdraw_option(demo, ANA, ref, 3)
-    assert (await meetings.end_debate(demo, ANA, ref)).vote_round == 2
+        await debate.conclude_vote(demo, ANA, ref, winner=None)  # phase is debate now
+    await debate.withdraw_option(demo, ANA, ref, 3)
+    assert (await debate.end_debate(demo, ANA, ref)).vote_round == 2
     second = await ballots.open_ballot(demo, ANA, ref)
     assert second.number == 2 and second.eligible == 6 and second.cast == 0
     assert [o.number for o in second.options] == [1, 2]
@@ -173,14 +173,14 @@ async def test_suspended_people_get_no_right_and_cannot_use_one(demo, clock):
     with pytest.raises(NotAllowed, match="suspended"):
         await ballots.cast_ballot(demo, path_of(links[present[5]]), {1: 1, 2: 1, 3: 1})
     with pytest.raises(NotAllowed, match="suspended"):
-        await meetings.record_attendance(demo, IRIS, ref)
+        await roll_call.record_attendance(demo, IRIS, ref)
 
 
 async def test_someone_arriving_during_the_ballot_gets_a_right(demo):
     present = await voters(demo, 7)
     ref = await meeting_at_vote(demo, present[:6])
     await ballots.open_ballot(demo, ANA, ref)
-    await meetings.record_attendance(demo, present[6], ref)
+    await roll_call.record_attendance(demo, present[6], ref)
     assert (await ballots.round_status(demo, ref)).eligible == 7
     assert present[6] in await links_by_person(demo)
 
@@ -194,7 +194,7 @@ async def test_the_ballot_box_has_rules(demo):
     with pytest.raises(RuleViolation, match="already been opened"):
         await ballots.open_ballot(demo, ANA, ref)
     with pytest.raises(RuleViolation, match="close the ballot"):
-        await meetings.conclude_vote(demo, ANA, ref, winner=1)
+        await debate.conclude_vote(demo, ANA, ref, winner=1)
     with pytest.raises(RuleViolation, match="when the ballot closes"):
         await ballots.published_ballots(demo, ref)
     demo.secret_key = b"short"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from harmony_matrix.constitution.process import PreparationStep
-from harmony_matrix.services import meetings
+from harmony_matrix.services import meetings, preparation
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import Base
 
@@ -32,13 +32,13 @@ DAS = "disability-activism-society"
 async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA) -> str:
     """A Moot with the four preparation steps done, set 10 days ahead."""
     called = await meetings.call_moot(ctx, actor, slug, "Should we publish a monthly newsletter?")
-    await meetings.record_preparation(
+    await preparation.record_preparation(
         ctx, actor, called.ref, PreparationStep.FACTS, "Survey results"
     )
-    await meetings.record_preparation(
+    await preparation.record_preparation(
         ctx, actor, called.ref, PreparationStep.MATERIALS, "Slides, large print copies"
     )
-    await meetings.schedule(
+    await preparation.schedule(
         ctx,
         actor,
         called.ref,
@@ -47,7 +47,7 @@ async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA
         online_url="https://meet.example/harmony",
         accessibility="Step-free entrance, hearing loop, live captions online",
     )
-    await meetings.notify(ctx, actor, called.ref)
+    await preparation.notify(ctx, actor, called.ref)
     return called.ref
 
 

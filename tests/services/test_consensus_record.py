@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select, update
 
-from harmony_matrix.services import consensus, meetings
+from harmony_matrix.services import consensus, debate, roll_call
 from harmony_matrix.storage.models import AuditEvent, ConsensusRecord
 
 from .helpers import ANA, CHLOE, ELIF, GWEN, prepared_moot
@@ -11,12 +11,12 @@ from .helpers import ANA, CHLOE, ELIF, GWEN, prepared_moot
 
 async def _decide(ctx, text: str) -> None:
     ref = await prepared_moot(ctx)
-    await meetings.open_meeting(ctx, ANA, ref)
+    await roll_call.open_meeting(ctx, ANA, ref)
     for who in (ANA, CHLOE, GWEN, ELIF):
-        await meetings.record_attendance(ctx, who, ref)
-    await meetings.start_debate(ctx, ANA, ref)
-    await meetings.add_option(ctx, ANA, ref, text)
-    await meetings.end_debate(ctx, ANA, ref)
+        await roll_call.record_attendance(ctx, who, ref)
+    await debate.start_debate(ctx, ANA, ref)
+    await debate.add_option(ctx, ANA, ref, text)
+    await debate.end_debate(ctx, ANA, ref)
 
 
 async def test_entries_chain_and_tampering_is_detected(demo):

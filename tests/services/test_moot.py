@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from harmony_matrix.services import consensus, meetings
+from harmony_matrix.services import consensus, debate, meetings, preparation, roll_call
 from harmony_matrix.storage.models import (
     AuditEvent,
     ConsensusMethod,
@@ -37,53 +37,51 @@ from .helpers import (
 async def test_a_whole_moot_from_call_to_consensus(demo):
     ctx = demo
     ref = await prepared_moot(ctx)
-    opened = await meetings.open_meeting(ctx, ANA, ref)
+    opened = await roll_call.open_meeting(ctx, ANA, ref)
     assert opened.phase is Phase.DISCUSSION
 
     # Roll call: the Media WG has 4 active members (Iris is suspended): quorum 4.
-    status = await meetings.record_attendance(ctx, ANA, ref)
-    await meetings.record_attendance(ctx, CHLOE, ref)
-    status = await meetings.record_attendance(ctx, GWEN, ref)
+    status = await roll_call.record_attendance(ctx, ANA, ref)
+    await roll_call.record_attendance(ctx, CHLOE, ref)
+    status = await roll_call.record_attendance(ctx, GWEN, ref)
     assert (status.assemblies[0].quorum.needed, status.assemblies[0].present) == (4, 3)
     assert not status.reached
-    status = await meetings.record_attendance(ctx, ANA, ref, who=ELIF)
+    status = await roll_call.record_attendance(ctx, ANA, ref, who=ELIF)
     assert status.reached and status.attendees == 4
     # An interested Member from outside may take part but does not count for quorum.
-    status = await meetings.record_attendance(ctx, OUTSIDER_MEMBER, ref)
+    status = await roll_call.record_attendance(ctx, OUTSIDER_MEMBER, ref)
     assert status.attendees == 5 and status.assemblies[0].present == 4
 
-    first = await meetings.add_suggestion(ctx, CHLOE, ref, "A printed newsletter")
-    second = await meetings.add_suggestion(ctx, GWEN, ref, "An email newsletter")
-    third = await meetings.add_suggestion(ctx, OUTSIDER_MEMBER, ref, "Both, on alternate months")
+    first = await debate.add_suggestion(ctx, CHLOE, ref, "A printed newsletter")
+    second = await debate.add_suggestion(ctx, GWEN, ref, "An email newsletter")
+    third = await debate.add_suggestion(ctx, OUTSIDER_MEMBER, ref, "Both, on alternate months")
     assert (first, second, third) == (1, 2, 3)
 
-    await meetings.start_debate(ctx, ANA, ref)
+    await debate.start_debate(ctx, ANA, ref)
     # In debate people still put forward concrete proposals; the moderator collates.
-    assert await meetings.add_suggestion(ctx, CHLOE, ref, "Print for those offline") == 4
-    one = await meetings.add_option(ctx, ANA, ref, "Print only", suggestions=[1])
-    two = await meetings.add_option(ctx, ANA, ref, "Email only", suggestions=[2])
-    three = await meetings.add_option(ctx, ANA, ref, "Alternate months", suggestions=[3])
-    merged = await meetings.merge_options(
-        ctx, ANA, ref, [two, three], "Email, with print on request"
-    )
+    assert await debate.add_suggestion(ctx, CHLOE, ref, "Print for those offline") == 4
+    one = await debate.add_option(ctx, ANA, ref, "Print only", suggestions=[1])
+    two = await debate.add_option(ctx, ANA, ref, "Email only", suggestions=[2])
+    three = await debate.add_option(ctx, ANA, ref, "Alternate months", suggestions=[3])
+    merged = await debate.merge_options(ctx, ANA, ref, [two, three], "Email, with print on request")
     assert merged == 4
-    summary = await meetings.end_debate(ctx, ANA, ref)
+    summary = await debate.end_debate(ctx, ANA, ref)
     assert summary.phase is Phase.VOTE and summary.vote_round == 1
     with pytest.raises(RuleViolation, match="vote phase"):
-        await meetings.add_suggestion(ctx, CHLOE, ref, "Too late")
-    assert [o.number for o in await meetings.active_options(ctx, ref)] == [one, merged]
+        await debate.add_suggestion(ctx, CHLOE, ref, "Too late")
+    assert [o.number for o in await debate.active_options(ctx, ref)] == [one, merged]
 
     # No clear winner: back to debate, continued on a later day, then the vote again.
-    again = await meetings.conclude_vote(ctx, ANA, ref, winner=None)
+    again = await debate.conclude_vote(ctx, ANA, ref, winner=None)
     assert again.phase is Phase.DEBATE
     later = ctx.now() + timedelta(days=30)  # no 14-day limit for a continuation
-    continued = await meetings.schedule(
+    continued = await preparation.schedule(
         ctx, ANA, ref, later, online_url="https://meet.example/2", accessibility="Captions"
     )
     assert continued.meeting.starts_at == later and not continued.check.explanation_required
-    assert await meetings.notify(ctx, ANA, ref) > 0
-    assert (await meetings.end_debate(ctx, ANA, ref)).vote_round == 2
-    done = await meetings.conclude_vote(ctx, ANA, ref, winner=merged)
+    assert await preparation.notify(ctx, ANA, ref) > 0
+    assert (await debate.end_debate(ctx, ANA, ref)).vote_round == 2
+    done = await debate.conclude_vote(ctx, ANA, ref, winner=merged)
     assert done.phase is Phase.CONSENSUS
 
     entries = await consensus.list_consensus(ctx, MEDIA)
@@ -105,12 +103,12 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
 
 async def test_one_option_is_consensus_at_once(demo):
     ref = await prepared_moot(demo)
-    await meetings.open_meeting(demo, ANA, ref)
+    await roll_call.open_meeting(demo, ANA, ref)
     for who in (ANA, CHLOE, GWEN, ELIF):
-        await meetings.record_attendance(demo, who, ref)
-    await meetings.start_debate(demo, ANA, ref)
-    await meetings.add_option(demo, BRYN if False else ANA, ref, "Monthly, by email")
-    summary = await meetings.end_debate(demo, ANA, ref)
+        await roll_call.record_attendance(demo, who, ref)
+    await debate.start_debate(demo, ANA, ref)
+    await debate.add_option(demo, BRYN if False else ANA, ref, "Monthly, by email")
+    summary = await debate.end_debate(demo, ANA, ref)
     assert summary.phase is Phase.CONSENSUS and summary.vote_round == 0
     async with demo.transaction() as session:
         record = await session.scalar(select(ConsensusRecord))
@@ -120,14 +118,14 @@ async def test_one_option_is_consensus_at_once(demo):
 
 async def test_no_decision_without_quorum(demo):
     ref = await prepared_moot(demo)
-    await meetings.open_meeting(demo, ANA, ref)
+    await roll_call.open_meeting(demo, ANA, ref)
     for who in (ANA, CHLOE, GWEN):
-        await meetings.record_attendance(demo, who, ref)
-    await meetings.start_debate(demo, ANA, ref)
-    await meetings.add_option(demo, ANA, ref, "Yes")
+        await roll_call.record_attendance(demo, who, ref)
+    await debate.start_debate(demo, ANA, ref)
+    await debate.add_option(demo, ANA, ref, "Yes")
     before = await row_counts(demo)
     with pytest.raises(RuleViolation, match="Quorum"):
-        await meetings.end_debate(demo, ANA, ref)
+        await debate.end_debate(demo, ANA, ref)
     assert await row_counts(demo) == before
 
 
@@ -152,7 +150,7 @@ async def test_notify_informs_every_eligible_person_in_their_language(demo):
     assert to_chloe.language == "fr"
     assert "Step-free entrance" in to_chloe.body
     # Notifying again for the same date queues nothing new.
-    assert await meetings.notify(demo, ANA, ref) == 0
+    assert await preparation.notify(demo, ANA, ref) == 0
 
 
 async def test_only_a_secretary_or_general_secretary_calls_a_moot(demo):
@@ -172,33 +170,33 @@ async def test_only_a_secretary_or_general_secretary_calls_a_moot(demo):
 
 async def test_suspended_and_outsiders_cannot_take_part(demo):
     ref = await prepared_moot(demo)
-    await meetings.open_meeting(demo, ANA, ref)
+    await roll_call.open_meeting(demo, ANA, ref)
     before = await row_counts(demo)
     with pytest.raises(NotAllowed, match="suspended"):
-        await meetings.record_attendance(demo, IRIS, ref)
+        await roll_call.record_attendance(demo, IRIS, ref)
     with pytest.raises(NotAllowed, match="suspended"):
-        await meetings.add_suggestion(demo, IRIS, ref, "Let me speak")
+        await debate.add_suggestion(demo, IRIS, ref, "Let me speak")
     with pytest.raises(NotAllowed, match="suspended"):
-        await meetings.record_attendance(demo, ANA, ref, who=IRIS)
+        await roll_call.record_attendance(demo, ANA, ref, who=IRIS)
     with pytest.raises(NotAllowed, match="cannot take part"):
-        await meetings.record_attendance(demo, OUTSIDER_PARTICIPANT, ref)
+        await roll_call.record_attendance(demo, OUTSIDER_PARTICIPANT, ref)
     with pytest.raises(NotAllowed):
-        await meetings.record_attendance(demo, CHLOE, ref, who=GWEN)  # not her job
+        await roll_call.record_attendance(demo, CHLOE, ref, who=GWEN)  # not her job
     assert await row_counts(demo) == before
 
 
 async def test_members_must_be_told_the_date_as_it_stands(demo):
     ref = await prepared_moot(demo)
-    await meetings.schedule(
+    await preparation.schedule(
         demo, ANA, ref, demo.now() + timedelta(days=12), place="Hall", accessibility="Ramp"
     )
     with pytest.raises(RuleViolation, match="new date"):
-        await meetings.open_meeting(demo, ANA, ref)
-    await meetings.notify(demo, ANA, ref)
-    assert (await meetings.open_meeting(demo, ANA, ref)).phase is Phase.DISCUSSION
+        await roll_call.open_meeting(demo, ANA, ref)
+    await preparation.notify(demo, ANA, ref)
+    assert (await roll_call.open_meeting(demo, ANA, ref)).phase is Phase.DISCUSSION
     # An open meeting that has not voted cannot be moved.
     with pytest.raises(RuleViolation, match="no clear winner"):
-        await meetings.schedule(
+        await preparation.schedule(
             demo, ANA, ref, demo.now() + timedelta(days=3), place="Hall", accessibility="Ramp"
         )
 
@@ -218,14 +216,14 @@ async def test_cancel_and_follow_on_meetings(demo):
     with pytest.raises(RuleViolation, match="already finished"):
         await meetings.cancel_meeting(demo, ANA, first.ref, "Again")
     with pytest.raises(RuleViolation, match="already finished"):
-        await meetings.notify(demo, ANA, first.ref)
+        await preparation.notify(demo, ANA, first.ref)
 
 
 async def test_opening_needs_preparation(demo):
     called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
-    await meetings.record_preparation(demo, ANA, called.ref, PreparationStep.FACTS, "Facts")
+    await preparation.record_preparation(demo, ANA, called.ref, PreparationStep.FACTS, "Facts")
     with pytest.raises(RuleViolation) as caught:
-        await meetings.open_meeting(demo, ANA, called.ref)
+        await roll_call.open_meeting(demo, ANA, called.ref)
     text = caught.value.message.render("en")
     assert (
         "eligible members informed" in text and "materials prepared" in text and "date set" in text
@@ -241,8 +239,8 @@ async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
     far = demo.now() + timedelta(days=20)
     kwargs = {"place": "Hall", "accessibility": "Step-free"}
     with pytest.raises(RuleViolation, match="20 days"):
-        await meetings.schedule(demo, ANA, called.ref, far, **kwargs)
-    result = await meetings.schedule(
+        await preparation.schedule(demo, ANA, called.ref, far, **kwargs)
+    result = await preparation.schedule(
         demo, ANA, called.ref, far, reason="The hall is closed until then", **kwargs
     )
     assert result.check.explanation_required
@@ -257,33 +255,33 @@ async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
     assert direct[CHLOE].language == "fr"
     assert "The hall is closed until then" in direct[CHLOE].body
     with pytest.raises(InvalidInput, match="--access"):
-        await meetings.schedule(demo, ANA, called.ref, far, place="Hall")
+        await preparation.schedule(demo, ANA, called.ref, far, place="Hall")
     with pytest.raises(InvalidInput, match="--place"):
-        await meetings.schedule(demo, ANA, called.ref, far, accessibility="x")
+        await preparation.schedule(demo, ANA, called.ref, far, accessibility="x")
     with pytest.raises(RuleViolation, match="future"):
-        await meetings.schedule(demo, ANA, called.ref, demo.now() - timedelta(hours=1), **kwargs)
+        await preparation.schedule(demo, ANA, called.ref, demo.now() - timedelta(hours=1), **kwargs)
 
 
 async def test_quorum_is_fixed_when_the_meeting_opens(demo, clock):
     ref = await prepared_moot(demo)
-    await meetings.open_meeting(demo, ANA, ref)
-    before = await meetings.meeting_quorum(demo, ref)
+    await roll_call.open_meeting(demo, ANA, ref)
+    before = await roll_call.meeting_quorum(demo, ref)
     # 100 days later everyone's activity is stale; the open meeting keeps its quorum.
     clock.advance(days=100)
-    after = await meetings.meeting_quorum(demo, ref)
+    after = await roll_call.meeting_quorum(demo, ref)
     assert before.assemblies[0].quorum.needed == after.assemblies[0].quorum.needed == 4
     assert after.assemblies[0].quorum.active_population == 4
 
 
 async def test_moderator_edits_options_but_does_not_run_the_meeting(demo):
     ref = await prepared_moot(demo, slug="operational-working-group")
-    await meetings.open_meeting(demo, ANA, ref)
-    await meetings.start_debate(demo, ANA, ref)
-    number = await meetings.add_option(demo, BRYN, ref, "Moderator's summary")
-    await meetings.withdraw_option(demo, BRYN, ref, number)
+    await roll_call.open_meeting(demo, ANA, ref)
+    await debate.start_debate(demo, ANA, ref)
+    number = await debate.add_option(demo, BRYN, ref, "Moderator's summary")
+    await debate.withdraw_option(demo, BRYN, ref, number)
     with pytest.raises(RuleViolation, match="no longer open"):
-        await meetings.withdraw_option(demo, BRYN, ref, number)
+        await debate.withdraw_option(demo, BRYN, ref, number)
     with pytest.raises(NotAllowed):
-        await meetings.end_debate(demo, BRYN, ref)
+        await debate.end_debate(demo, BRYN, ref)
     with pytest.raises(NotFound):
-        await meetings.add_option(demo, BRYN, ref, "From nothing", suggestions=[99])
+        await debate.add_option(demo, BRYN, ref, "From nothing", suggestions=[99])

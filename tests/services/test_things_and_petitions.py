@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.services import meetings, petitions
+from harmony_matrix.services import debate, meetings, petitions, preparation, roll_call
 from harmony_matrix.storage.models import OutboxMessage, Person, PetitionStatus, Signature
 
 from .helpers import (
@@ -73,23 +73,23 @@ async def test_petition_reaches_its_threshold_and_calls_a_party_thing(demo, cloc
 
     # The originator said she cannot come on one day; that day is refused.
     day = (demo.now() + timedelta(days=5)).date()
-    assert await meetings.declare_unavailable(demo, CHLOE, [day.isoformat()]) == 1
+    assert await preparation.declare_unavailable(demo, CHLOE, [day.isoformat()]) == 1
     kwargs = {"online_url": "https://meet.example/thing", "accessibility": "Captions"}
     with pytest.raises(RuleViolation, match="originator"):
-        await meetings.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=5), **kwargs)
+        await preparation.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=5), **kwargs)
     # 21 days from when the petition reached its threshold, not from the call.
     clock.advance(days=2)
     with pytest.raises(RuleViolation, match="22 days"):
-        await meetings.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=20), **kwargs)
-    await meetings.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=6), **kwargs)
+        await preparation.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=20), **kwargs)
+    await preparation.schedule(demo, ANA, thing.ref, demo.now() + timedelta(days=6), **kwargs)
     for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
-        await meetings.record_preparation(demo, ANA, thing.ref, step, "Ready")
-    await meetings.notify(demo, ANA, thing.ref)
-    await meetings.open_meeting(demo, ANA, thing.ref)
-    await meetings.record_attendance(demo, ANA, thing.ref)
+        await preparation.record_preparation(demo, ANA, thing.ref, step, "Ready")
+    await preparation.notify(demo, ANA, thing.ref)
+    await roll_call.open_meeting(demo, ANA, thing.ref)
+    await roll_call.record_attendance(demo, ANA, thing.ref)
     # A Party Thing decides for the Membership: Participants do not take part.
     with pytest.raises(NotAllowed, match="cannot take part"):
-        await meetings.record_attendance(demo, ELIF, thing.ref)
+        await roll_call.record_attendance(demo, ELIF, thing.ref)
     async with demo.transaction() as session:
         invited = set(
             await session.scalars(
@@ -99,13 +99,13 @@ async def test_petition_reaches_its_threshold_and_calls_a_party_thing(demo, cloc
             )
         )
     assert invited == set(await _members(demo))
-    await meetings.start_debate(demo, ANA, thing.ref)
-    await meetings.add_option(demo, ANA, thing.ref, "The blue logo")
-    await meetings.add_option(demo, ANA, thing.ref, "The green logo")
+    await debate.start_debate(demo, ANA, thing.ref)
+    await debate.add_option(demo, ANA, thing.ref, "The blue logo")
+    await debate.add_option(demo, ANA, thing.ref, "The green logo")
     with pytest.raises(RuleViolation, match="originator"):
-        await meetings.end_debate(demo, ANA, thing.ref)
-    await meetings.record_attendance(demo, CHLOE, thing.ref)
-    assert (await meetings.end_debate(demo, ANA, thing.ref)).phase is Phase.VOTE
+        await debate.end_debate(demo, ANA, thing.ref)
+    await roll_call.record_attendance(demo, CHLOE, thing.ref)
+    assert (await debate.end_debate(demo, ANA, thing.ref)).phase is Phase.VOTE
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ async def test_concurrent_signatures_are_each_counted_once(demo):
 async def test_a_thing_needs_the_quorum_of_every_assembly(demo):
     thing = await meetings.call_thing(demo, ANA, [MEDIA, DAS], "Shall we publish in Easy Read?")
     assert thing.assemblies == (MEDIA, DAS)
-    await meetings.schedule(
+    await preparation.schedule(
         demo,
         ANA,
         thing.ref,
@@ -170,12 +170,12 @@ async def test_a_thing_needs_the_quorum_of_every_assembly(demo):
         accessibility="Easy Read papers",
     )
     for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
-        await meetings.record_preparation(demo, CHLOE, thing.ref, step, "Ready")
-    await meetings.notify(demo, ANA, thing.ref)
-    await meetings.open_meeting(demo, ANA, thing.ref)
+        await preparation.record_preparation(demo, CHLOE, thing.ref, step, "Ready")
+    await preparation.notify(demo, ANA, thing.ref)
+    await roll_call.open_meeting(demo, ANA, thing.ref)
     # Chloé is in both assemblies and is counted for each.
     for who in (ANA, CHLOE, GWEN, ELIF, FARAH, HAMZA):
-        status = await meetings.record_attendance(demo, who, thing.ref)
+        status = await roll_call.record_attendance(demo, who, thing.ref)
     by_slug = {a.slug: a for a in status.assemblies}
     assert (by_slug[MEDIA].present, by_slug[MEDIA].reached) == (4, True)
     assert by_slug[DAS].present == 3 and not by_slug[DAS].reached
