@@ -59,8 +59,9 @@ class SecuritySettings:
     #: Signs ballot links; keep it secret and stable (a new key invalidates open links).
     secret_key: str = ""
     secret_key_file: str = ""
-    #: How long a ballot link works (it never outlives its round).
-    ballot_link_hours: int = 72
+    #: How long a ballot stays open when the secretary gives no closing time; its
+    #: links work until it closes.
+    ballot_open_hours: int = 72
 
     def key(self) -> bytes:
         """The secret key, from the setting or the file; empty if neither is set."""

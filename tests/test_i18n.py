@@ -86,7 +86,7 @@ def test_catalog_is_complete_and_correct(language, tmp_path):
     template = _fresh_template(tmp_path)
     missing = [m.id for m in template if m.id and m.id not in po]
     assert not problems, problems
-    assert not missing, f"run `make messages` and translate: {missing}"
+    assert not missing, f"run `./dev messages` and translate: {missing}"
 
 
 def test_the_completeness_checks_can_fail(tmp_path):

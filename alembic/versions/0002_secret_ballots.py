@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 09:07:49.278808
+Create Date: 2026-11-21 09:47:17.984957
 """
 
 from collections.abc import Sequence
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('options', sa.JSON(), nullable=False),
     sa.Column('status', sa.Enum('open', 'closed', name='ballotroundstatus', native_enum=False, length=32), nullable=False),
     sa.Column('opened_at', harmony_matrix.storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closes_at', harmony_matrix.storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closes_at', harmony_matrix.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_at', harmony_matrix.storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_ballot_rounds_meeting_id_meetings')),
@@ -62,6 +62,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('round_id', 'person_id', name=op.f('uq_voting_rights_round_id_person_id')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_voting_rights_token_hash'))
     )
+    with op.batch_alter_table('consensus_records', schema=None) as batch_op:
+        batch_op.create_unique_constraint(batch_op.f('uq_consensus_records_meeting_id'), ['meeting_id'])
+
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('voting_right_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_outbox_voting_right_id_voting_rights'), 'voting_rights', ['voting_right_id'], ['id'])
@@ -74,6 +77,9 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_outbox_voting_right_id_voting_rights'), type_='foreignkey')
         batch_op.drop_column('voting_right_id')
+
+    with op.batch_alter_table('consensus_records', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_consensus_records_meeting_id'), type_='unique')
 
     op.drop_table('voting_rights')
     op.drop_table('spent_tokens')

@@ -7,13 +7,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import ConsensusMethod, ConsensusRecord, Meeting, Person
 
 GENESIS = "0" * 64
+#: An arbitrary constant naming the PostgreSQL advisory lock of the chain.
+CHAIN_LOCK = 4_242_001
 
 
 def record_hash(
@@ -25,6 +27,7 @@ def record_hash(
     method: str,
     assemblies: str,
     recorded_at: datetime,
+    recorded_by: int | None,
 ) -> str:
     """SHA-256 over a canonical JSON form of the entry and the previous hash."""
     canonical = json.dumps(
@@ -36,6 +39,7 @@ def record_hash(
             "method": method,
             "assemblies": assemblies,
             "recorded_at": recorded_at.isoformat(timespec="microseconds"),
+            "recorded_by": recorded_by,
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -57,6 +61,9 @@ async def append(
     Two writers racing for the same predecessor cannot both succeed: ``previous_hash``
     is unique, so the loser's transaction fails and nothing of it is kept.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        # One writer at a time extends the chain; SQLite's BEGIN IMMEDIATE does the same.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
     latest = await session.scalar(
         select(ConsensusRecord).order_by(ConsensusRecord.id.desc()).limit(1)
     )
@@ -79,6 +86,7 @@ async def append(
             method=method.value,
             assemblies=assemblies,
             recorded_at=at,
+            recorded_by=actor.id if actor else None,
         ),
     )
     session.add(record)
@@ -134,6 +142,7 @@ async def verify_chain(ctx: ServiceContext) -> int | None:
                 method=row.method.value,
                 assemblies=row.assemblies,
                 recorded_at=row.recorded_at,
+                recorded_by=row.recorded_by_id,
             )
             if row.previous_hash != previous or row.hash != expected:
                 return row.id

@@ -29,7 +29,7 @@ class ServiceContext:
     secret_key: bytes = b""
     #: Where the web companion is reached ([web] public_base_url), for ballot links.
     public_base_url: str = "http://127.0.0.1:8080"
-    ballot_link_hours: int = 72
+    ballot_open_hours: int = 72
 
     def __post_init__(self) -> None:
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
@@ -42,7 +42,7 @@ class ServiceContext:
             party=config.party,
             secret_key=config.security.key(),
             public_base_url=config.web.public_base_url,
-            ballot_link_hours=config.security.ballot_link_hours,
+            ballot_open_hours=config.security.ballot_open_hours,
         )
 
     def now(self) -> datetime:

@@ -276,15 +276,17 @@ async def apply_vote_outcome(
     winner: int | None,
 ) -> None:
     """The winner (an option number) is consensus; ``None`` (no clear winner) returns
-    the meeting to debate, and it will vote again."""
+    the meeting to debate, and it will vote again.
+
+    Quorum and the petition originator's presence were checked when the debate ended
+    and the vote began. They are not checked again here: "it is permissible to hold two
+    events (with the vote being the second half)", and a vote already cast must be
+    counted whoever has left the room since.
+    """
     next_phase = process.after_vote(meeting.phase, clear_winner=winner is not None)
     now = ctx.now()
     if winner is not None:
         option = await active_option(session, meeting, winner)
-        process.check_decision_allowed(
-            (await quorum_status(session, ctx, meeting)).reached,
-            await originator_present(session, meeting),
-        )
         await consensus.append(
             session, meeting, option.text, ConsensusMethod.STAR_BALLOT, person, now
         )

@@ -40,6 +40,7 @@ from harmony_matrix.storage.models import (
     Role,
     Trigger,
 )
+from harmony_matrix.voting.rights import open_round
 
 #: Limits that keep chat messages and pages readable.
 MAX_QUESTION = 1000
@@ -318,6 +319,10 @@ async def cancel_meeting(
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         process.check_can_cancel(meeting.phase)
+        if await open_round(session, meeting) is not None:
+            raise RuleViolation(
+                _("Close the ballot first: a ballot that people may have used must be counted.")
+            )
         meeting.phase = Phase.CANCELLED
         audit(session, ctx.now(), person, "meeting.cancel", meeting_ref(meeting.id), reason=reason)
         return summary(meeting)

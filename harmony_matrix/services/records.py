@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.i18n import Message
+from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import AuditEvent, OutboxMessage, Person
 
 
@@ -66,3 +67,19 @@ async def enqueue(
         )
     )
     return True
+
+
+LINK_REMOVED = "[The voting link was removed from Harmony's records after it was sent.]"
+
+
+async def mark_sent(ctx: ServiceContext, outbox_id: int) -> None:
+    """Record that a queued message was delivered. A ballot message's link is then
+    removed from storage: from now on it exists only in the recipient's messages."""
+    async with ctx.transaction() as session:
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.sent_at is not None:
+            return
+        message.sent_at = ctx.now()
+        if message.voting_right_id is not None:
+            lines = [line for line in message.body.split("\n") if "/vote/" not in line]
+            message.body = "\n".join([*lines, LINK_REMOVED])

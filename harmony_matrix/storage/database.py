@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -58,12 +58,24 @@ def make_engine(url: str) -> AsyncEngine:
     )
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    """Every use case is one transaction that reads, checks the rules, then writes. The
+    driver would only send BEGIN at the first write, leaving the checks outside the
+    transaction (two people closing the same debate could both record consensus).
+    BEGIN IMMEDIATE takes SQLite's write lock up front: use cases run one at a time,
+    which a party's database easily affords."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
     # Foreign keys are off by default in SQLite; WAL lets readers and a writer coexist,
     # and busy_timeout makes concurrent writers wait instead of failing at once.
+    # Let SQLAlchemy's "begin" event issue BEGIN (see _sqlite_begin_immediate).
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -370,7 +370,9 @@ class BallotRound(Base):
     options: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     status: Mapped[BallotRoundStatus] = mapped_column(text_enum(BallotRoundStatus))
     opened_at: Mapped[datetime]
-    closes_at: Mapped[datetime | None]
+    #: Announced when it opens; links work until then, and it cannot close earlier
+    #: unless everyone has voted.
+    closes_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     #: The STAR result (voting/star.py to_json), stored when the round closes.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -425,7 +427,8 @@ class ConsensusRecord(Base):
     __tablename__ = "consensus_records"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    #: A meeting reaches consensus once.
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), unique=True)
     question: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(Text)
     method: Mapped[ConsensusMethod] = mapped_column(text_enum(ConsensusMethod))
@@ -466,8 +469,9 @@ class OutboxMessage(Base):
     #: The same logical message is never queued twice (e.g. a retried "notify").
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     sent_at: Mapped[datetime | None]
-    #: A ballot invitation: the sender mints the link for this right at sending time,
-    #: so no usable token is ever stored (voting/ballots.py issue_link).
+    #: A ballot invitation: the sender mints the link for this right at sending time;
+    #: the link is kept only until the message is sent (voting/ballots.py
+    #: deliver_ballot_message, services/records.py mark_sent).
     voting_right_id: Mapped[int | None] = mapped_column(ForeignKey("voting_rights.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -34,9 +34,10 @@ from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolat
 from harmony_matrix.i18n import _
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.debate import apply_vote_outcome, options_of
-from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref, person_by_matrix_id
+from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
 from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
+from harmony_matrix.services.preparation import when
 from harmony_matrix.services.records import audit
 from harmony_matrix.storage.models import (
     Attendance,
@@ -44,6 +45,7 @@ from harmony_matrix.storage.models import (
     BallotRoundStatus,
     CastBallot,
     Meeting,
+    OutboxMessage,
     Person,
     SpentToken,
     VotingRight,
@@ -149,7 +151,9 @@ async def open_ballot(
             )
         if await _current_round(session, meeting) is not None:
             raise RuleViolation(_("The ballot for this vote has already been opened."))
-        if closes_at is not None and closes_at <= now:
+        if closes_at is None:
+            closes_at = now + timedelta(hours=ctx.ballot_open_hours)
+        if closes_at <= now:
             raise InvalidInput(_("The ballot must close in the future."))
         options = await options_of(session, meeting)
         round_ = BallotRound(
@@ -176,51 +180,35 @@ async def open_ballot(
         return await _view(session, meeting, round_)
 
 
-async def issue_link(ctx: ServiceContext, voting_right_id: int) -> str:
-    """Mint a fresh link for a right (replacing any earlier one) and return its URL.
+async def deliver_ballot_message(ctx: ServiceContext, outbox_id: int) -> str:
+    """The text of a queued ballot message, with the voter's own link in it.
 
-    Called by whoever delivers it (the bot, just before sending the direct message), so
-    that the token exists only in that message, never in the database or the outbox.
+    The sender (the bot) calls this just before sending and sends exactly this text,
+    then calls ``records.mark_sent``, which removes the link from the stored message.
+    The link is minted the first time only: a right has one link, ever. Asking again
+    before it was sent returns the same text, so a failed send can be retried.
     """
     key = _require_key(ctx)
-    token = new_token()
     async with ctx.transaction() as session:
-        right = await session.get(VotingRight, voting_right_id)
-        if right is None:
-            raise NotFound(_("There is no such voting right."))
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.voting_right_id is None:
+            raise NotFound(_("There is no such ballot message."))
+        if message.sent_at is not None:
+            raise RuleViolation(_("This ballot message has already been sent."))
+        right = await session.get(VotingRight, message.voting_right_id)
+        assert right is not None
         round_ = await session.get(BallotRound, right.round_id)
         assert round_ is not None
+        assert round_.closes_at is not None
         if round_.status is not BallotRoundStatus.OPEN:
             raise RuleViolation(_("This ballot is closed."))
-        right.token_hash = right_hash(token)
-        expires = ctx.now() + timedelta(hours=ctx.ballot_link_hours)
-        if round_.closes_at is not None:
-            expires = min(expires, round_.closes_at)
-    link = BallotLink(round_id=round_.id, token=token, expires=int(expires.timestamp()))
-    return f"{ctx.public_base_url.rstrip('/')}/vote/{link.sign(key)}"
-
-
-async def link_for(ctx: ServiceContext, matrix_id: str, ref: str) -> str:
-    """A new link for a person who lost theirs (``!ballot link``)."""
-    async with ctx.transaction() as session:
-        person = await person_by_matrix_id(session, matrix_id)
-        meeting = await meeting_by_ref(session, ref)
-        round_ = await _current_round(session, meeting)
-        if round_ is None or round_.status is not BallotRoundStatus.OPEN:
-            raise RuleViolation(
-                _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))
-            )
-        right = await session.scalar(
-            select(VotingRight).where(
-                VotingRight.round_id == round_.id, VotingRight.person_id == person.id
-            )
-        )
-        if right is None:
-            raise NotAllowed(
-                _("You have no vote in this ballot: only people present at the meeting vote.")
-            )
-        right_id = right.id
-    return await issue_link(ctx, right_id)
+        if right.token_hash is None:
+            token = new_token()
+            right.token_hash = right_hash(token)
+            link = BallotLink(round_.id, token, int(round_.closes_at.timestamp()))
+            url = f"{ctx.public_base_url.rstrip('/')}/vote/{link.sign(key)}"
+            message.body = f"{message.body}\n{url}"
+        return message.body
 
 
 @dataclass(frozen=True)
@@ -248,7 +236,11 @@ async def _check_link(
     session: AsyncSession, ctx: ServiceContext, signed_link: str
 ) -> tuple[BallotLink, BallotRound, Person]:
     link = BallotLink.verify(signed_link, _require_key(ctx), ctx.now())
-    round_ = await session.get(BallotRound, link.round_id)
+    # A shared lock on the round: closing (which takes it exclusively) waits for
+    # ballots being cast, and a ballot cast after closing sees the round closed.
+    round_ = await session.scalar(
+        select(BallotRound).where(BallotRound.id == link.round_id).with_for_update(read=True)
+    )
     right = await session.scalar(
         select(VotingRight).where(VotingRight.token_hash == right_hash(link.token))
     )
@@ -256,8 +248,12 @@ async def _check_link(
         raise NotAllowed(
             _("This voting link is not valid. Use the link in your latest message from Harmony.")
         )
-    if round_.status is not BallotRoundStatus.OPEN or (
-        round_.closes_at is not None and ctx.now() >= round_.closes_at
+    meeting = await session.get(Meeting, round_.meeting_id)
+    assert meeting is not None
+    if (
+        round_.status is not BallotRoundStatus.OPEN
+        or meeting.phase is not Phase.VOTE
+        or (round_.closes_at is not None and ctx.now() >= round_.closes_at)
     ):
         raise RuleViolation(_("This ballot is closed."))
     spent = await session.get(SpentToken, spent_hash(link.token))
@@ -324,12 +320,28 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
     """
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
-        round_ = await _current_round(session, meeting)
+        round_ = await session.scalar(
+            select(BallotRound)
+            .where(BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round)
+            .with_for_update()
+        )
         if round_ is None or round_.status is not BallotRoundStatus.OPEN:
             raise RuleViolation(
                 _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))
             )
         now = ctx.now()
+        view = await _view(session, meeting, round_)
+        if round_.closes_at is not None and now < round_.closes_at and view.cast < view.eligible:
+            # The announced closing time is a promise to every voter.
+            raise RuleViolation(
+                _(
+                    "The ballot closes at %(when)s; %(missing)s of %(eligible)s have not "
+                    "voted yet. It can close earlier only when everyone has voted.",
+                    when=when(round_.closes_at, ctx.party.timezone),
+                    missing=view.eligible - view.cast,
+                    eligible=view.eligible,
+                )
+            )
         ballots = list(
             await session.scalars(select(CastBallot).where(CastBallot.round_id == round_.id))
         )
@@ -360,7 +372,7 @@ async def _forget_casting_order(
     position or row version left in the database reflects the order of casting."""
     copies = [(b.receipt, list(b.scores)) for b in ballots]
     random.SystemRandom().shuffle(copies)
-    await session.execute(delete(CastBallot).where(CastBallot.round_id == round_.id))
+    await session.execute(delete(CastBallot).where(CastBallot.id.in_([b.id for b in ballots])))
     await session.execute(delete(SpentToken).where(SpentToken.round_id == round_.id))
     await session.flush()
     session.add_all(

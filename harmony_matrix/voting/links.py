@@ -1,4 +1,4 @@
-"""Signed, short-lived ballot links bound to one ballot round.
+"""Signed ballot links bound to one ballot round, expiring when the round closes.
 
 A link carries the round, a random single-use token, an expiry time and an HMAC of the
 three under the party's secret key. The database keeps only hashes of the token: the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from harmony_matrix.errors import NotAllowed
 from harmony_matrix.i18n import _
 
 TOKEN_BYTES = 32
+#: ASCII digits only (str.isdigit accepts "²", which int() refuses).
+DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 def new_token() -> str:
@@ -57,13 +60,11 @@ class BallotLink:
             _("This voting link is not valid. Use the link in your latest message from Harmony.")
         )
         parts = text.strip().split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
+        if len(parts) != 4 or not DIGITS.fullmatch(parts[0]) or not DIGITS.fullmatch(parts[2]):
             raise refused
         link = cls(round_id=int(parts[0]), token=parts[1], expires=int(parts[2]))
         if not hmac.compare_digest(link.sign(key), text.strip()):
             raise refused
         if now.astimezone(UTC).timestamp() >= link.expires:
-            raise NotAllowed(
-                _("This voting link has expired. Ask for a new one with !ballot link.")
-            )
+            raise NotAllowed(_("This ballot has closed, so its links no longer work."))
         return link

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from harmony_matrix.services import debate, roll_call
+from harmony_matrix.services import debate, records, roll_call
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import OutboxMessage, Person
 from harmony_matrix.voting import ballots
@@ -33,17 +33,22 @@ async def meeting_at_vote(ctx: ServiceContext, present: list[str]) -> str:
 
 
 async def links_by_person(ctx: ServiceContext) -> dict[str, str]:
-    """Deliver the queued ballot messages as the bot will: mint each link when sending."""
+    """Deliver the queued ballot messages as the bot will: take the text with its freshly
+    minted link, "send" it, and mark it sent (which removes the link from storage)."""
     async with ctx.transaction() as session:
         queued = list(
             await session.scalars(
-                select(OutboxMessage).where(OutboxMessage.voting_right_id.is_not(None))
+                select(OutboxMessage).where(
+                    OutboxMessage.voting_right_id.is_not(None), OutboxMessage.sent_at.is_(None)
+                )
             )
         )
-    return {
-        message.destination: await ballots.issue_link(ctx, message.voting_right_id)
-        for message in queued
-    }
+    links = {}
+    for message in queued:
+        body = await ballots.deliver_ballot_message(ctx, message.id)
+        links[message.destination] = next(line for line in body.split("\n") if "/vote/" in line)
+        await records.mark_sent(ctx, message.id)
+    return links
 
 
 def path_of(url: str) -> str:

@@ -7,9 +7,15 @@ import pytest
 from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase
-from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.services import consensus, debate, meetings, roll_call
-from harmony_matrix.storage.models import BallotRoundStatus, CastBallot, Person, VotingRight
+from harmony_matrix.errors import HarmonyError, InvalidInput, NotAllowed, RuleViolation
+from harmony_matrix.services import consensus, debate, meetings, records, roll_call
+from harmony_matrix.storage.models import (
+    BallotRoundStatus,
+    CastBallot,
+    OutboxMessage,
+    Person,
+    VotingRight,
+)
 from harmony_matrix.voting import ballots
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.links import BallotLink
@@ -121,22 +127,111 @@ async def test_every_bad_link_is_refused_and_stores_nothing(demo, clock):
         await ballots.cast_ballot(demo, good, scores)
     # Expired: the link's time has passed.
     clock.advance(hours=73)
-    with pytest.raises(NotAllowed, match="expired"):
+    with pytest.raises(NotAllowed, match="has closed"):
         await ballots.cast_ballot(demo, path_of(links[present[2]]), scores)
     assert await row_counts(demo) == after_one
 
 
-async def test_a_new_link_replaces_the_old_one(demo):
+async def test_a_right_has_one_link_ever(demo):
+    """Replacing a link would let someone vote, ask for a new link and vote again:
+    Harmony cannot tell whether a link was used without recording who voted."""
     present = await voters(demo, 6)
     ref = await meeting_at_vote(demo, present)
     await ballots.open_ballot(demo, ANA, ref)
-    old = path_of((await links_by_person(demo))[present[0]])
-    new = path_of(await ballots.link_for(demo, present[0], ref))
+    async with demo.transaction() as session:
+        message = await session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.destination == present[0],
+                OutboxMessage.voting_right_id.is_not(None),
+            )
+        )
+    first = await ballots.deliver_ballot_message(demo, message.id)
+    again = await ballots.deliver_ballot_message(demo, message.id)  # a retried send
+    assert first == again and "/vote/" in first
+    await records.mark_sent(demo, message.id)
+    with pytest.raises(RuleViolation, match="already been sent"):
+        await ballots.deliver_ballot_message(demo, message.id)
+    async with demo.transaction() as session:
+        stored = await session.get(OutboxMessage, message.id)
+    assert "/vote/" not in stored.body and records.LINK_REMOVED in stored.body
+    link = path_of(next(line for line in first.split("\n") if "/vote/" in line))
+    await ballots.cast_ballot(demo, link, {1: 5, 2: 0, 3: 0})
+    with pytest.raises(RuleViolation, match="already been used"):
+        await ballots.cast_ballot(demo, link, {1: 0, 2: 5, 3: 0})
+    assert (await ballots.round_status(demo, ref)).cast == 1
+
+
+async def test_a_validly_signed_link_without_a_right_is_refused(demo):
+    present = await voters(demo, 6)
+    ref = await meeting_at_vote(demo, present)
+    opened = await ballots.open_ballot(demo, ANA, ref)
+    forged = BallotLink(opened.round_id, "made-up-token", int(opened.closes_at.timestamp()))
+    before = await row_counts(demo)
     with pytest.raises(NotAllowed, match="not valid"):
-        await ballots.ballot_paper(demo, old)
-    await ballots.cast_ballot(demo, new, {1: 5, 2: 0, 3: 0})
-    with pytest.raises(NotAllowed, match="no vote"):
-        await ballots.link_for(demo, "@kai.hughes:harmony.uk", ref)  # was not present
+        await ballots.cast_ballot(demo, forged.sign(demo.secret_key), {1: 1, 2: 1, 3: 1})
+    assert await row_counts(demo) == before
+
+
+async def test_closing_keeps_its_promised_time(demo, clock):
+    present = await voters(demo, 6)
+    ref = await meeting_at_vote(demo, present)
+    await ballots.open_ballot(demo, ANA, ref, closes_at=demo.now() + timedelta(hours=2))
+    links = await links_by_person(demo)
+    for who in present[:4]:
+        await ballots.cast_ballot(demo, path_of(links[who]), {1: 5, 2: 2, 3: 0})
+    with pytest.raises(RuleViolation, match="2 of 6 have not voted"):
+        await ballots.close_ballot(demo, ANA, ref)
+    with pytest.raises(RuleViolation, match="Close the ballot first"):
+        await meetings.cancel_meeting(demo, ANA, ref, "Changed our minds")
+    clock.advance(hours=2)
+    with pytest.raises(NotAllowed, match="has closed"):
+        await ballots.cast_ballot(demo, path_of(links[present[4]]), {1: 5, 2: 2, 3: 0})
+    closed = await ballots.close_ballot(demo, ANA, ref)
+    assert closed.cast == 4 and closed.result["winner"] == "1. Meet monthly"
+
+
+async def test_a_vote_is_counted_even_if_the_room_empties(demo):
+    """Quorum was checked when the vote began; people leaving (here: suspended) after
+    voting must not make the ballot impossible to close."""
+    present = await voters(demo, 6)
+    ref = await meeting_at_vote(demo, present)
+    await ballots.open_ballot(demo, ANA, ref)
+    links = await links_by_person(demo)
+    for who in present:
+        await ballots.cast_ballot(demo, path_of(links[who]), {1: 5, 2: 1, 3: 0})
+    async with demo.transaction() as session:
+        for person in await session.scalars(
+            select(Person).where(Person.matrix_id.in_(present[1:4]))
+        ):
+            person.suspended_from = demo.now()
+    closed = await ballots.close_ballot(demo, ANA, ref)
+    assert closed.result["winner"] == "1. Meet monthly"
+    assert (await meetings.meeting_summary(demo, ref)).phase is Phase.CONSENSUS
+
+
+async def test_closing_while_people_vote_loses_no_receipted_ballot(demo, clock):
+    present = await voters(demo, 10)
+    ref = await meeting_at_vote(demo, present)
+    await ballots.open_ballot(demo, ANA, ref, closes_at=demo.now() + timedelta(minutes=5))
+    links = await links_by_person(demo)
+    clock.advance(minutes=4)
+    casts = [ballots.cast_ballot(demo, path_of(links[w]), {1: 5, 2: 1, 3: 0}) for w in present]
+
+    async def close_when_due():
+        await asyncio.sleep(0)
+        clock.advance(minutes=1)
+        return await ballots.close_ballot(demo, ANA, ref)
+
+    results = await asyncio.gather(*casts, close_when_due(), return_exceptions=True)
+    receipts = [r for r in results[:-1] if isinstance(r, str)]
+    closed = results[-1]
+    assert not isinstance(closed, BaseException), closed
+    # Every voter who got a receipt is counted, and nothing else is.
+    assert closed.result["ballots"] == len(receipts)
+    published = await ballots.published_ballots(demo, ref)
+    assert sorted(line.split(",")[0] for line in published.splitlines()[1:]) == sorted(receipts)
+    refused = [r for r in results[:-1] if not isinstance(r, str)]
+    assert all(isinstance(r, HarmonyError) for r in refused), refused
 
 
 async def test_a_hundred_simultaneous_casts_store_one_ballot(demo):
@@ -199,7 +294,7 @@ async def test_the_ballot_box_has_rules(demo):
         await ballots.published_ballots(demo, ref)
     demo.secret_key = b"short"
     with pytest.raises(RuleViolation, match="secret key"):
-        await ballots.link_for(demo, present[0], ref)
+        await ballots.deliver_ballot_message(demo, 1)
 
 
 async def test_links_expire_with_their_round(demo, clock):
@@ -211,7 +306,7 @@ async def test_links_expire_with_their_round(demo, clock):
         (clock() + timedelta(hours=1)).timestamp()
     )
     clock.advance(minutes=61)
-    with pytest.raises(NotAllowed, match="expired"):
+    with pytest.raises(NotAllowed, match="has closed"):
         await ballots.cast_ballot(demo, link, {1: 1, 2: 1, 3: 1})
     async with demo.transaction() as session:
         assert len(list(await session.scalars(select(VotingRight)))) == 6
