@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import os
 import sys
@@ -50,70 +52,77 @@ class Output:
         print(text, file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(language: str = "en") -> argparse.ArgumentParser:
+    def t(message: Message) -> str:
+        return message.render(language)
+
     parser = argparse.ArgumentParser(
         prog="harmony",
-        description=str(_("Harmony: decision-making by Consensus, as the constitution says.")),
+        description=t(_("Harmony: decision-making by Consensus, as the constitution says.")),
     )
     parser.add_argument("--version", action="version", version=f"harmony {__version__}")
-    parser.add_argument("--config", type=Path, help=str(_("the harmony.toml file to read")))
-    parser.add_argument("--database", help=str(_("database URL (overrides the config)")))
-    parser.add_argument("--language", help=str(_("language of the messages, e.g. en or fr")))
+    parser.add_argument("--config", type=Path, help=t(_("the harmony.toml file to read")))
+    parser.add_argument("--database", help=t(_("database URL (overrides the config)")))
+    parser.add_argument("--language", help=t(_("language of the messages, e.g. en or fr")))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help=str(_("database schema")))
+    db = commands.add_parser("db", help=t(_("database schema")))
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_commands.add_parser("upgrade", help=str(_("create or migrate the database")))
-    db_commands.add_parser("status", help=str(_("show the schema revision")))
+    db_commands.add_parser("upgrade", help=t(_("create or migrate the database")))
+    db_commands.add_parser("status", help=t(_("show the schema revision")))
 
-    members = commands.add_parser("members", help=str(_("the member register")))
+    members = commands.add_parser("members", help=t(_("the member register")))
     members_commands = members.add_subparsers(
         dest="members_command", required=True, metavar="ACTION"
     )
     members_import = members_commands.add_parser(
-        "import", help=str(_("import people from a CSV file (a dry run unless --apply)"))
+        "import", help=t(_("import people from a CSV file (a dry run unless --apply)"))
     )
     members_import.add_argument("file", type=Path)
-    members_import.add_argument("--apply", action="store_true", help=str(_("write the changes")))
+    members_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
 
-    assemblies = commands.add_parser("assemblies", help=str(_("assemblies")))
+    assemblies = commands.add_parser("assemblies", help=t(_("assemblies")))
     assemblies_commands = assemblies.add_subparsers(
         dest="assemblies_command", required=True, metavar="ACTION"
     )
     assemblies_import = assemblies_commands.add_parser(
-        "import", help=str(_("import assemblies from a TOML file (a dry run unless --apply)"))
+        "import", help=t(_("import assemblies from a TOML file (a dry run unless --apply)"))
     )
     assemblies_import.add_argument("file", type=Path)
-    assemblies_import.add_argument("--apply", action="store_true", help=str(_("write the changes")))
+    assemblies_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
 
-    quorum = commands.add_parser("quorum", help=str(_("the quorum of an assembly's Moot")))
-    quorum.add_argument("assembly", help=str(_("the assembly's slug")))
+    quorum = commands.add_parser("quorum", help=t(_("the quorum of an assembly's Moot")))
+    quorum.add_argument("assembly", help=t(_("the assembly's slug")))
 
-    petition = commands.add_parser("petition", help=str(_("Party Thing petitions")))
+    petition = commands.add_parser("petition", help=t(_("Party Thing petitions")))
     petition_commands = petition.add_subparsers(
         dest="petition_command", required=True, metavar="ACTION"
     )
-    status = petition_commands.add_parser("status", help=str(_("signatures and threshold")))
-    status.add_argument("id", help=str(_("the petition's ID, e.g. P-3")))
+    status = petition_commands.add_parser("status", help=t(_("signatures and threshold")))
+    status.add_argument("id", help=t(_("the petition's ID, e.g. P-3")))
 
-    record = commands.add_parser("consensus", help=str(_("the record of consensus")))
-    record.add_argument("assembly", nargs="?", help=str(_("only this assembly's decisions")))
-    record.add_argument("--verify", action="store_true", help=str(_("check the hash chain")))
+    record = commands.add_parser("consensus", help=t(_("the record of consensus")))
+    record.add_argument("assembly", nargs="?", help=t(_("only this assembly's decisions")))
+    record.add_argument("--verify", action="store_true", help=t(_("check the hash chain")))
 
     tally = commands.add_parser(
-        "tally", help=str(_("count a CSV file of STAR ballots (one row per ballot)"))
+        "tally", help=t(_("count a CSV file of STAR ballots (one row per ballot)"))
     )
-    tally.add_argument("file", type=Path, help=str(_("header row: the option names")))
+    tally.add_argument("file", type=Path, help=t(_("header row: the option names")))
     tally.add_argument("--format", choices=("json", "text"), default="json")
 
-    demo = commands.add_parser("demo", help=str(_("load the demo party into a local database")))
-    demo.add_argument("--reset", action="store_true", help=str(_("start from an empty database")))
+    demo = commands.add_parser("demo", help=t(_("load the demo party into a local database")))
+    demo.add_argument("--reset", action="store_true", help=t(_("start from an empty database")))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    output = Output(_operator_language(args.language))
+    # The language is needed before the full parser exists, for translated --help.
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--language")
+    language = _operator_language(early.parse_known_args(argv)[0].language)
+    args = build_parser(language).parse_args(argv)
+    output = Output(language)
     try:
         if args.command == "tally":  # needs no database and no configuration
             return _tally(args, output)
@@ -133,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _(
                 "Cannot use the database: %(reason)s. Check [database] url in the config "
                 "or HARMONY_DATABASE__URL.",
-                reason=str(getattr(error, "orig", error)).splitlines()[0],
+                reason=_first_line(getattr(error, "orig", error)),
             )
         )
         return EXIT_FAILURE
@@ -141,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:  # the promise: no traceback on the terminal
         return _crash(output, error)
+
+
+def _first_line(error: BaseException) -> str:
+    # Some drivers raise with no message at all (asyncpg's connect timeout).
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _is_connection_error(error: OSError) -> bool:
@@ -259,7 +273,8 @@ async def _assemblies_import(args: argparse.Namespace, ctx: ServiceContext, outp
 
 def _print_report(report: ImportReport, output: Output, apply: bool) -> int:
     for row in report.rows:
-        line = f"{row.where}\t{row.key}\t{OUTCOME_NAMES[row.outcome].render(output.language)}"
+        where = report.where(row).render(output.language)
+        line = f"{where}\t{row.key}\t{OUTCOME_NAMES[row.outcome].render(output.language)}"
         if row.reason is not None:
             output.warn(f"{line}: {row.reason.render(output.language)}")
         else:
@@ -353,7 +368,12 @@ def _tally(args: argparse.Namespace, output: Output) -> int:
     except IsADirectoryError as error:
         raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(args.file))) from error
     options, scores = parse_ballots(_without_receipts(data))
-    result = tabulate(scores, options)
+    try:
+        result = tabulate(scores, options)
+    except ValueError as error:  # e.g. an option named like a reserved key
+        raise InvalidInput(
+            _("These ballots cannot be counted: %(reason)s.", reason=str(error))
+        ) from error
     if args.format == "json":
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -363,11 +383,20 @@ def _tally(args: argparse.Namespace, output: Output) -> int:
 
 
 def _without_receipts(data: bytes) -> bytes:
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    if not data[start:].startswith(b"receipt,"):
+    """Harmony's published ballots begin with a ``receipt`` column; it is not an option."""
+    if not data.removeprefix(b"\xef\xbb\xbf").startswith(b"receipt,"):
         return data
-    lines = data[start:].split(b"\n")
-    return b"\n".join(line.split(b",", 1)[1] if b"," in line else line for line in lines)
+    # The csv module, not a split on newlines: an option's text may hold a quoted newline.
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(_("The file is not UTF-8 text. Save it as CSV UTF-8.")) from error
+    rows = csv.reader(io.StringIO(text))
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row[1:])
+    return output.getvalue().encode("utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover

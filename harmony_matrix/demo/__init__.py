@@ -12,6 +12,7 @@ from importlib import resources
 
 from sqlalchemy import select
 
+from harmony_matrix.errors import RuleViolation
 from harmony_matrix.i18n import Message, _, _n
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
@@ -19,7 +20,7 @@ from harmony_matrix.services import registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.membership import member_ids, record_activity
 from harmony_matrix.storage import migrations
-from harmony_matrix.storage.models import Assembly
+from harmony_matrix.storage.models import Assembly, Person
 
 #: Demo members were last active this long ago, so they count as active (90-day window).
 DEMO_ACTIVITY_AGE = timedelta(days=7)
@@ -44,29 +45,60 @@ async def load_demo(ctx: ServiceContext) -> None:
                 await record_activity(session, person_id, [assembly.id], at)
 
 
+#: The demo's General Secretary: her presence marks a database as the demo's own.
+DEMO_MARKER = "@ana:harmony.uk"
+
+
+async def _holds_a_real_party(ctx: ServiceContext) -> bool:
+    """True when the database has people and is not a demo database: the demo must
+    never add its 40 people to, or wipe, a party's real register."""
+    if (await migrations.schema_state(ctx.engine)).current is None:
+        return False
+    async with ctx.transaction() as session:
+        people = set(await session.scalars(select(Person.matrix_id).limit(1000)))
+    return bool(people) and DEMO_MARKER not in people
+
+
 async def run_demo(ctx: ServiceContext, say: Callable[[Message], None], *, reset: bool) -> int:
+    if await _holds_a_real_party(ctx):
+        raise RuleViolation(
+            _(
+                "This database holds people who are not the demo party's. The demo only "
+                "uses an empty database or its own: give it another with --database."
+            )
+        )
     if reset:
         await migrations.downgrade(ctx.engine, "base")
     await migrations.upgrade(ctx.engine)
     await load_demo(ctx)
-    say(_("The demo party is loaded into %(url)s.", url=str(ctx.engine.url)))
+    say(_("The demo party is loaded into %(url)s.", url=_demo_url(ctx)))
     async with ctx.transaction() as session:
         slugs = list(await session.scalars(select(Assembly.slug).order_by(Assembly.id)))
     for slug in slugs:
         found = await registry.assembly_quorum(ctx, slug)
-        say(
-            _n(
-                "%(name)s (%(reference)s): %(count)s active member, quorum %(needed)s%(note)s",
-                "%(name)s (%(reference)s): %(count)s active members, quorum %(needed)s%(note)s",
-                found.quorum.active_population,
-                name=found.name,
-                reference=found.reference,
-                needed=found.quorum.needed,
-                note=_(" (cannot be reached yet)") if not found.quorum.reachable else "",
-            )
-        )
+        say(_demo_line(found))
     say(_("Try: harmony --database %(url)s quorum operational-working-group", url=_demo_url(ctx)))
     return 0
+
+
+def _demo_line(found: registry.AssemblyQuorum) -> Message:
+    quorum = found.quorum
+    params = {"name": found.name, "reference": found.reference, "needed": quorum.needed}
+    if quorum.reachable:
+        return _n(
+            "%(name)s (%(reference)s): %(count)s active member, quorum %(needed)s",
+            "%(name)s (%(reference)s): %(count)s active members, quorum %(needed)s",
+            quorum.active_population,
+            **params,
+        )
+    return _n(
+        "%(name)s (%(reference)s): %(count)s active member, quorum %(needed)s (cannot be "
+        "reached yet)",
+        "%(name)s (%(reference)s): %(count)s active members, quorum %(needed)s (cannot be "
+        "reached yet)",
+        quorum.active_population,
+        **params,
+    )
 
 
 def _demo_url(ctx: ServiceContext) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -65,11 +65,13 @@ class AssemblySpec:
     automatic_membership: AutomaticMembership
     own_quorum_percent: int | None
     remits: tuple[RemitSpec, ...]
+    #: Its position in the file (the first [[assembly]] is 1), for reports.
+    entry: int = 0
 
 
 @dataclass(frozen=True)
 class EntryProblem:
-    where: str
+    entry: int
     key: str
     reason: Message
 
@@ -86,14 +88,13 @@ def parse_assemblies(text: str, prefix: str) -> tuple[list[AssemblySpec], list[E
     problems: list[EntryProblem] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries, start=1):
-        where = f"[[assembly]] #{index}"
         key = str(entry.get("slug", "")) if isinstance(entry, dict) else ""
         try:
-            spec = parse_entry(entry, prefix)
+            spec = replace(parse_entry(entry, prefix), entry=index)
             if spec.slug in seen:
                 raise InvalidInput(_("The slug “%(slug)s” appears twice.", slug=spec.slug))
         except HarmonyError as error:
-            problems.append(EntryProblem(where, key, error.message))
+            problems.append(EntryProblem(index, key, error.message))
             continue
         seen.add(spec.slug)
         specs.append(spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from harmony_matrix.i18n import Message, _
+from harmony_matrix.i18n import Message, _, verbatim
 
 
 class Outcome(enum.StrEnum):
@@ -25,8 +25,8 @@ OUTCOME_NAMES = {
 
 @dataclass(frozen=True)
 class RowReport:
-    #: The row as a spreadsheet numbers it (the header is row 1), or the entry's name.
-    where: str
+    #: The row as a spreadsheet numbers it (the header is row 1), or the entry's number.
+    position: int
     key: str
     outcome: Outcome
     reason: Message | None = None
@@ -34,8 +34,15 @@ class RowReport:
 
 @dataclass
 class ImportReport:
+    #: "row" for CSV rows, "entry" for TOML [[assembly]] entries.
+    unit: str = "row"
     rows: list[RowReport] = field(default_factory=list)
     applied: bool = False
+
+    def where(self, row: RowReport) -> Message:
+        if self.unit == "row":
+            return _("row %(number)s", number=row.position)
+        return verbatim(f"[[assembly]] #{row.position}")
 
     @property
     def ok(self) -> bool:

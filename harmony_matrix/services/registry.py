@@ -51,7 +51,7 @@ async def import_people(
     its report is exactly what ``--apply`` would do.
     """
     report = ImportReport()
-    report.rows.extend(RowReport(f"row {p.row}", p.key, Outcome.ERROR, p.reason) for p in problems)
+    report.rows.extend(RowReport(p.row, p.key, Outcome.ERROR, p.reason) for p in problems)
     try:
         async with ctx.transaction() as session:
             now = ctx.now()
@@ -60,11 +60,11 @@ async def import_people(
                     outcome = await _upsert_person(session, row, now)
                 except HarmonyError as error:
                     report.rows.append(
-                        RowReport(f"row {row.row}", row.matrix_id, Outcome.ERROR, error.message)
+                        RowReport(row.row, row.matrix_id, Outcome.ERROR, error.message)
                     )
                     continue
-                report.rows.append(RowReport(f"row {row.row}", row.matrix_id, outcome))
-            report.rows.sort(key=lambda item: int(item.where.split()[-1]))
+                report.rows.append(RowReport(row.row, row.matrix_id, outcome))
+            report.rows.sort(key=lambda item: item.position)
             if not (apply and report.ok):
                 raise _DryRun
             audit(
@@ -152,8 +152,8 @@ async def import_assemblies(
     apply: bool,
 ) -> ImportReport:
     """Create or update assemblies (matched by slug); all entries or none."""
-    report = ImportReport()
-    report.rows.extend(RowReport(p.where, p.key, Outcome.ERROR, p.reason) for p in problems)
+    report = ImportReport(unit="entry")
+    report.rows.extend(RowReport(p.entry, p.key, Outcome.ERROR, p.reason) for p in problems)
     try:
         async with ctx.transaction() as session:
             now = ctx.now()
@@ -161,19 +161,19 @@ async def import_assemblies(
             for spec in specs:
                 saved[spec.slug] = await _upsert_assembly(session, spec, ctx, now)
             # Links to other assemblies are resolved once every entry exists.
-            for index, spec in enumerate(specs, start=1):
+            for spec in specs:
                 assembly, outcome = saved[spec.slug]
                 try:
                     changed = await _link_assembly(session, assembly, spec)
                 except HarmonyError as error:
                     report.rows.append(
-                        RowReport(f"[[assembly]] #{index}", spec.slug, Outcome.ERROR, error.message)
+                        RowReport(spec.entry, spec.slug, Outcome.ERROR, error.message)
                     )
                     continue
                 if changed and outcome is Outcome.UNCHANGED:
                     outcome = Outcome.UPDATED
-                report.rows.append(RowReport(f"[[assembly]] #{index}", spec.slug, outcome))
-            report.rows.sort(key=lambda item: int(item.where.split("#")[-1]))
+                report.rows.append(RowReport(spec.entry, spec.slug, outcome))
+            report.rows.sort(key=lambda item: item.position)
             if not (apply and report.ok):
                 raise _DryRun
             audit(session, now, None, "assemblies.import", slugs=sorted(saved))

@@ -27,10 +27,11 @@ async def test_dry_run_reports_and_writes_nothing(demo):
     text = HEADER + "@new:example.org,New Person,member,cy,media-working-group\n"
     text += "@ana:harmony.uk,Ana Lima,member,en,\n"
     report = await _import(demo, text, apply=False)
-    assert [(r.where, r.outcome) for r in report.rows] == [
-        ("row 2", Outcome.CREATED),
-        ("row 3", Outcome.UNCHANGED),
+    assert [(r.position, r.outcome) for r in report.rows] == [
+        (2, Outcome.CREATED),
+        (3, Outcome.UNCHANGED),
     ]
+    assert report.where(report.rows[0]).render("en") == "row 2"
     assert not report.applied and await row_counts(demo) == before
     report = await _import(demo, text, apply=True)
     assert report.applied
@@ -61,7 +62,7 @@ async def test_a_bad_row_is_named_and_nothing_is_written(demo, row, reason):
     report = await _import(demo, text, apply=True)
     assert not report.ok and not report.applied
     errors = [r for r in report.rows if r.outcome is Outcome.ERROR]
-    assert [e.where for e in errors] == ["row 3"]
+    assert [e.position for e in errors] == [3]
     assert reason in errors[0].reason.render("en")
     assert await row_counts(demo) == before
 
@@ -181,3 +182,19 @@ async def test_secretaries_add_members_and_only_the_general_secretary_appoints(d
     assert await registry.add_to_assembly(demo, "@ana:harmony.uk", DAS, GWEN, Role.SECRETARY)
     das = await registry.assembly_quorum(demo, DAS)
     assert das.quorum.active_population == 3  # new members are not yet active
+
+
+async def test_entries_are_numbered_as_in_the_file(ctx):
+    text = (
+        '[[assembly]]\nslug = "alpha"\nname = "Alpha"\n'
+        '[[assembly]]\nslug = "Bad Slug"\nname = "Bad"\n'
+        '[[assembly]]\nslug = "gamma"\nname = "Gamma"\nparent = "nowhere"\n'
+    )
+    specs, problems = parse_assemblies(text, "HPUK")
+    report = await registry.import_assemblies(ctx, specs, problems, apply=False)
+    assert [(r.position, r.key, r.outcome) for r in report.rows] == [
+        (1, "alpha", Outcome.CREATED),
+        (2, "Bad Slug", Outcome.ERROR),
+        (3, "gamma", Outcome.ERROR),
+    ]
+    assert report.where(report.rows[2]).render("en") == "[[assembly]] #3"
