@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.errors import RuleViolation
-from harmony_matrix.i18n import Message, _, list_of
+from harmony_matrix.i18n import Message, _, join, list_of
 
 
 class PreparationStep(enum.StrEnum):
@@ -47,17 +47,6 @@ class Phase(enum.StrEnum):
 FINISHED = frozenset({Phase.CONSENSUS, Phase.CANCELLED})
 
 
-def phase_name(phase: Phase) -> Message:
-    return {
-        Phase.PLANNING: _("planning"),
-        Phase.DISCUSSION: _("discussion"),
-        Phase.DEBATE: _("debate"),
-        Phase.VOTE: _("vote"),
-        Phase.CONSENSUS: _("consensus reached"),
-        Phase.CANCELLED: _("cancelled"),
-    }[phase]
-
-
 def step_name(step: PreparationStep) -> Message:
     return {
         PreparationStep.FACTS: _("facts collected"),
@@ -68,21 +57,30 @@ def step_name(step: PreparationStep) -> Message:
     }[step]
 
 
-def _require_phase(current: Phase, allowed: Collection[Phase], doing: Message) -> None:
+def phase_state(phase: Phase) -> Message:
+    """Where the meeting is, as a whole sentence (translators need whole sentences)."""
+    return {
+        Phase.PLANNING: _("The meeting is still being planned."),
+        Phase.DISCUSSION: _("The meeting is in its discussion phase."),
+        Phase.DEBATE: _("The meeting is in its debate phase."),
+        Phase.VOTE: _("The meeting is voting."),
+        Phase.CONSENSUS: _("The meeting has reached consensus."),
+        Phase.CANCELLED: _("The meeting was cancelled."),
+    }[phase]
+
+
+def _require_phase(current: Phase, allowed: Collection[Phase], rule: Message) -> None:
+    """Refuse with the rule that applies and where the meeting is now."""
     if current not in allowed:
-        raise RuleViolation(
-            _(
-                "You cannot %(doing)s now: the meeting is in the %(phase)s phase.",
-                doing=doing,
-                phase=phase_name(current),
-            )
-        )
+        raise RuleViolation(join([rule, phase_state(current)], separator=" "))
 
 
 def check_preparation(current: Phase) -> None:
     """Preparation is recorded while planning; it may be added to until the vote."""
     _require_phase(
-        current, (Phase.PLANNING, Phase.DISCUSSION, Phase.DEBATE), _("record preparation")
+        current,
+        (Phase.PLANNING, Phase.DISCUSSION, Phase.DEBATE),
+        _("Preparation is recorded before the vote begins."),
     )
 
 
@@ -101,7 +99,9 @@ def check_can_open(
     before the date was set, or before it changed, is not enough.
     ``rules.require_preparation`` turns these checks off.
     """
-    _require_phase(current, (Phase.PLANNING,), _("open the meeting"))
+    _require_phase(
+        current, (Phase.PLANNING,), _("A meeting is opened once, when its planning is done.")
+    )
     if not rules.require_preparation:
         return
     missing = [step for step in BEFORE_OPENING if step not in done]
@@ -126,20 +126,24 @@ def check_can_suggest(current: Phase) -> None:
     solutions, and all such suggestions or solutions should be written down"; in the
     debate phase "people who wish to put forward concrete suggestions, or groups of
     same, may do so", and the moderator collates them into options."""
-    _require_phase(current, (Phase.DISCUSSION, Phase.DEBATE), _("make a suggestion"))
+    _require_phase(
+        current,
+        (Phase.DISCUSSION, Phase.DEBATE),
+        _("Suggestions are made during the discussion and the debate."),
+    )
 
 
 def check_can_debate(current: Phase) -> None:
     """Clause: "second, the debate phase" follows the discussion phase; a meeting whose
     vote had no clear winner also comes back here."""
-    _require_phase(current, (Phase.DISCUSSION,), _("move to the debate"))
+    _require_phase(current, (Phase.DISCUSSION,), _("The debate begins after the discussion."))
 
 
 def check_can_edit_options(current: Phase) -> None:
     """Clause: the debate phase lets "the moderator ... collate all of the ideas into
     brief descriptions" and positions "consolidate or compromise ... to reduce the total
     options available"."""
-    _require_phase(current, (Phase.DEBATE,), _("change the options"))
+    _require_phase(current, (Phase.DEBATE,), _("Options are changed during the debate."))
 
 
 def after_debate(
@@ -152,7 +156,7 @@ def after_debate(
     quorate gathering (a Moot or Thing is "any gathering which obtains quorum"), and "The
     originator of any petition must be present".
     """
-    _require_phase(current, (Phase.DEBATE,), _("end the debate"))
+    _require_phase(current, (Phase.DEBATE,), _("Only a debate in progress can be ended."))
     if active_options == 0:
         raise RuleViolation(_("There are no options yet. Add at least one option first."))
     check_decision_allowed(quorum_reached, originator_present)
@@ -171,7 +175,9 @@ def check_decision_allowed(quorum_reached: bool, originator_present: bool) -> No
 def after_vote(current: Phase, clear_winner: bool) -> Phase:
     """Clauses: "In the event of a ballot, the winner of the vote is Consensus"; "Should
     there be no clear winner, the debate and vote phases shall be repeated"."""
-    _require_phase(current, (Phase.VOTE,), _("conclude the vote"))
+    _require_phase(
+        current, (Phase.VOTE,), _("Only a meeting that is voting can conclude its vote.")
+    )
     return Phase.CONSENSUS if clear_winner else Phase.DEBATE
 
 

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.errors import RuleViolation
-from harmony_matrix.i18n import Message, _
+from harmony_matrix.i18n import Message, _, _n
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,13 @@ def moot_quorum(active_population: int, own_share: Fraction | None, rules: Rules
         raise ValueError("active population cannot be negative")
     if active_population <= rules.large_assembly_population:
         needed = rules.small_assembly_quorum
-        basis = _(
-            "Quorum is %(needed)s because the assembly has %(population)s active members "
+        basis = _n(
+            "Quorum is %(needed)s because the assembly has %(count)s active member "
             "(%(limit)s or fewer).",
+            "Quorum is %(needed)s because the assembly has %(count)s active members "
+            "(%(limit)s or fewer).",
+            active_population,
             needed=needed,
-            population=active_population,
             limit=rules.large_assembly_population,
         )
     else:
@@ -69,19 +71,24 @@ def moot_quorum(active_population: int, own_share: Fraction | None, rules: Rules
         share = max(own_share or rules.minimum_quorum_share, rules.minimum_quorum_share)
         needed = math.ceil(share * active_population)
         if own_share is None or share != own_share:
-            basis = _(
-                "Quorum is %(needed)s: %(share)s%% of %(population)s active members, rounded up.",
+            # Above 30 active members: the plural form is always needed, but languages
+            # such as Polish and Arabic choose it by the number.
+            basis = _n(
+                "Quorum is %(needed)s: %(share)s%% of %(count)s active member, rounded up.",
+                "Quorum is %(needed)s: %(share)s%% of %(count)s active members, rounded up.",
+                active_population,
                 needed=needed,
                 share=_percent(share),
-                population=active_population,
             )
         else:
-            basis = _(
+            basis = _n(
                 "Quorum is %(needed)s: the assembly's own quorum of %(share)s%% of "
-                "%(population)s active members, rounded up.",
+                "%(count)s active member, rounded up.",
+                "Quorum is %(needed)s: the assembly's own quorum of %(share)s%% of "
+                "%(count)s active members, rounded up.",
+                active_population,
                 needed=needed,
                 share=_percent(share),
-                population=active_population,
             )
     return Quorum(
         needed=needed,

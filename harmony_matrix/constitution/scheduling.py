@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import Message, _
+from harmony_matrix.i18n import Message, _, _n, join
 
 
 class MeetingKind(enum.StrEnum):
@@ -77,12 +77,24 @@ def check_date(
     beyond = limit is not None and days > limit
     if beyond and not (explanation and explanation.strip()):
         raise RuleViolation(
-            _(
-                "This date is %(days)s days after planning began; the limit is %(limit)s "
-                "days. Choose an earlier date, or give the reason with --reason; the "
-                "reason is published to everyone eligible.",
-                days=days,
-                limit=limit,
+            join(
+                [
+                    _n(
+                        "This date is %(count)s day after planning began.",
+                        "This date is %(count)s days after planning began.",
+                        days,
+                    ),
+                    _n(
+                        "The limit is %(count)s day.",
+                        "The limit is %(count)s days.",
+                        limit or 0,
+                    ),
+                    _(
+                        "Choose an earlier date, or give the reason with --reason; the "
+                        "reason is published to everyone eligible."
+                    ),
+                ],
+                separator=" ",
             )
         )
     return DateCheck(days_after_trigger=days, limit_days=limit, explanation_required=beyond)
@@ -117,4 +129,16 @@ def parse_local_datetime(text_date: str, text_time: str, timezone: str) -> datet
                 value=f"{text_date} {text_time}".strip(),
             )
         ) from error
-    return naive.replace(tzinfo=ZoneInfo(timezone))
+    local = naive.replace(tzinfo=ZoneInfo(timezone))
+    # In the hour the clocks go forward, local times such as 01:30 do not exist; Python
+    # would quietly move them. Refuse instead of holding a meeting at a surprise time.
+    if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != naive:
+        raise InvalidInput(
+            _(
+                "%(value)s does not exist in %(zone)s: the clocks go forward then. "
+                "Choose another time.",
+                value=f"{text_date} {text_time}",
+                zone=timezone,
+            )
+        )
+    return local

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmony_matrix.constitution.eligibility import Act, Status, check_may
 from harmony_matrix.constitution.petitions import PetitionProgress, petition_threshold
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import _, _n
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import person_by_matrix_id, petition_by_ref, petition_ref
 from harmony_matrix.services.membership import (
@@ -126,13 +126,16 @@ async def _sign(
                 destination=secretary.matrix_id,
                 is_direct=True,
                 language=secretary.language,
-                message=_(
+                message=_n(
+                    "Petition %(ref)s (“%(title)s”) has %(count)s signature and has reached "
+                    "its threshold of %(threshold)s. A Party Thing must now be called: "
+                    "!thing party %(ref)s",
                     "Petition %(ref)s (“%(title)s”) has %(count)s signatures and has reached "
                     "its threshold of %(threshold)s. A Party Thing must now be called: "
                     "!thing party %(ref)s",
+                    view.progress.signatures,
                     ref=petition_ref(petition.id),
                     title=petition.title,
-                    count=view.progress.signatures,
                     threshold=petition.threshold,
                 ),
                 dedupe_key=f"petition-reached:{petition.id}:{secretary.id}",

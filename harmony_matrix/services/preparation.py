@@ -21,7 +21,7 @@ from harmony_matrix.constitution.scheduling import (
     kind_name,
 )
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import Message, _, format_datetime, join, list_of, localised
+from harmony_matrix.i18n import Message, _, _n, format_datetime, join, list_of, localised
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import (
     meeting_ref,
@@ -248,13 +248,22 @@ def _mode(place: str, online_url: str) -> MeetingMode:
 
 
 def _explanation_notice(meeting: Meeting, check: DateCheck) -> Message:
-    return _(
-        "%(ref)s is set %(days)s days after its planning began, beyond the usual %(limit)s "
-        "days. The reason given: %(reason)s",
-        ref=meeting_ref(meeting.id),
-        days=check.days_after_trigger,
-        limit=check.limit_days,
-        reason=meeting.schedule_explanation,
+    return join(
+        [
+            _n(
+                "%(ref)s is set %(count)s day after its planning began.",
+                "%(ref)s is set %(count)s days after its planning began.",
+                check.days_after_trigger,
+                ref=meeting_ref(meeting.id),
+            ),
+            _n(
+                "The usual limit is %(count)s day.",
+                "The usual limit is %(count)s days.",
+                check.limit_days or 0,
+            ),
+            _("The reason given: %(reason)s", reason=meeting.schedule_explanation),
+        ],
+        separator=" ",
     )
 
 

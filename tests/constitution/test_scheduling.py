@@ -86,3 +86,12 @@ def test_bad_dates_are_input_errors(bad):
     with pytest.raises(InvalidInput) as caught:
         parse_local_datetime(*bad, TZ)
     assert "YYYY-MM-DD HH:MM" in str(caught.value.message)
+
+
+def test_times_that_do_not_exist_are_refused():
+    # 29 March 2026: clocks in London go from 01:00 GMT to 02:00 BST.
+    with pytest.raises(InvalidInput, match="does not exist"):
+        parse_local_datetime("2026-03-29", "01:30", TZ)
+    assert parse_local_datetime("2026-03-29", "02:30", TZ).utcoffset().seconds == 3600
+    # 25 October 2026: 01:30 happens twice; the first (BST) is taken.
+    assert parse_local_datetime("2026-10-25", "01:30", TZ).utcoffset().seconds == 3600

@@ -67,7 +67,7 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert merged == 4
     summary = await debate.end_debate(ctx, ANA, ref)
     assert summary.phase is Phase.VOTE and summary.vote_round == 1
-    with pytest.raises(RuleViolation, match="vote phase"):
+    with pytest.raises(RuleViolation, match="is voting"):
         await debate.add_suggestion(ctx, CHLOE, ref, "Too late")
     assert [o.number for o in await debate.active_options(ctx, ref)] == [one, merged]
 
