@@ -132,3 +132,15 @@ def test_demo_command(tmp_path):
     assert f"{das} (cannot be reached yet)" in result.stdout
     again = harmony("demo", database=url)
     assert again.returncode == 0 and again.stdout == result.stdout
+
+
+def test_the_demo_never_touches_a_real_party(database_url, demo_files):
+    members, _assemblies = demo_files
+    real = members.parent / "real.csv"
+    real.write_text("matrix_id,display_name,status\n@real:party.example,Real Person,member\n")
+    harmony("members", "import", str(real), "--apply", database=database_url)
+    for args in (("demo",), ("demo", "--reset")):
+        result = harmony(*args, database=database_url)
+        assert result.returncode == 2 and "not the demo party" in result.stderr
+    still = harmony("db", "status", database=database_url)
+    assert still.returncode == 0

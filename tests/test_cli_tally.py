@@ -84,3 +84,15 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     command = f"{sys.executable} -m harmony_matrix.cli tally {path} --format json | head -c 10"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
     assert result.stderr == "" and result.stdout == '{\n  "optio'
+
+
+def test_an_option_named_like_a_reserved_key_is_bad_input(tmp_path):
+    result = harmony("tally", str(write(tmp_path, "equal,B\n5,0\n")))
+    assert result.returncode == 2 and "cannot be counted" in result.stderr
+
+
+def test_published_ballots_with_a_multi_line_option_recount(tmp_path):
+    published = 'receipt,"1. Print,\nthen email",2. Email\nAAAA-BBBB-CCCC,5,0\nDDDD-EEEE-FFFF,4,1\n'
+    result = harmony("tally", str(write(tmp_path, published)))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"] == {"1. Print,\nthen email": 9, "2. Email": 1}

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from harmony_matrix.services import consensus, debate, meetings, preparation, roll_call
+from harmony_matrix.services import consensus, debate, meetings, preparation, registry, roll_call
 from harmony_matrix.storage.models import (
     AuditEvent,
     ConsensusMethod,
@@ -31,7 +31,7 @@ from .helpers import (
     OUTSIDER_PARTICIPANT,
     prepared_moot,
     row_counts,
-)  # fmt: skip
+)
 
 
 async def test_a_whole_moot_from_call_to_consensus(demo):
@@ -263,14 +263,17 @@ async def test_dates_beyond_fourteen_days_need_a_published_reason(demo):
 
 
 async def test_quorum_is_fixed_when_the_meeting_opens(demo, clock):
-    ref = await prepared_moot(demo)
+    # The OWG has 38 active members: quorum ceil(15% of 38) = 6.
+    ref = await prepared_moot(demo, slug="operational-working-group")
     await roll_call.open_meeting(demo, ANA, ref)
     before = await roll_call.meeting_quorum(demo, ref)
-    # 100 days later everyone's activity is stale; the open meeting keeps its quorum.
+    # 100 days later nobody is active any more; live, the quorum would drop to 4.
     clock.advance(days=100)
+    live = await registry.assembly_quorum(demo, "operational-working-group")
+    assert live.quorum.needed == 4
     after = await roll_call.meeting_quorum(demo, ref)
-    assert before.assemblies[0].quorum.needed == after.assemblies[0].quorum.needed == 4
-    assert after.assemblies[0].quorum.active_population == 4
+    assert before.assemblies[0].quorum.needed == after.assemblies[0].quorum.needed == 6
+    assert after.assemblies[0].quorum.active_population == 38
 
 
 async def test_moderator_edits_options_but_does_not_run_the_meeting(demo):
@@ -285,3 +288,39 @@ async def test_moderator_edits_options_but_does_not_run_the_meeting(demo):
         await debate.end_debate(demo, BRYN, ref)
     with pytest.raises(NotFound):
         await debate.add_option(demo, BRYN, ref, "From nothing", suggestions=[99])
+
+
+async def test_two_secretaries_ending_the_debate_at_once_record_one_consensus(demo):
+    import asyncio
+
+    ref = await prepared_moot(demo)
+    await roll_call.open_meeting(demo, ANA, ref)
+    for who in (ANA, CHLOE, GWEN, ELIF):
+        await roll_call.record_attendance(demo, who, ref)
+    await debate.start_debate(demo, ANA, ref)
+    await debate.add_option(demo, ANA, ref, "The only option")
+    results = await asyncio.gather(
+        *(debate.end_debate(demo, ANA, ref) for _ in range(5)), return_exceptions=True
+    )
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(done) == 1
+    assert all(isinstance(r, RuleViolation) for r in results if r not in done), results
+    assert len(await consensus.list_consensus(demo)) == 1
+
+
+async def test_decisions_of_different_meetings_at_once_keep_one_chain(demo):
+    import asyncio
+
+    refs = []
+    for _ in range(4):
+        ref = await prepared_moot(demo)
+        await roll_call.open_meeting(demo, ANA, ref)
+        for who in (ANA, CHLOE, GWEN, ELIF):
+            await roll_call.record_attendance(demo, who, ref)
+        await debate.start_debate(demo, ANA, ref)
+        await debate.add_option(demo, ANA, ref, f"Decision of {ref}")
+        refs.append(ref)
+    await asyncio.gather(*(debate.end_debate(demo, ANA, ref) for ref in refs))
+    entries = await consensus.list_consensus(demo)
+    assert sorted(e.meeting_ref for e in entries) == sorted(refs)
+    assert await consensus.verify_chain(demo) is None

@@ -25,7 +25,7 @@ from .helpers import (
     MEDIA,
     OUTSIDER_MEMBER,
     row_counts,
-)  # fmt: skip
+)
 
 
 async def _members(ctx, *, suspended: bool = False) -> list[str]:
