@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -80,8 +81,29 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows (a closed round's ballots in their casting order) are overwritten
+    # with zeros instead of lingering in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def scrub(engine: AsyncEngine, tables: tuple[str, ...]) -> None:
+    """Remove what deleted or rewritten rows leave behind, outside any transaction.
+
+    PostgreSQL keeps dead row versions (with the ids of the transactions that wrote
+    them) until VACUUM; SQLite keeps old page images in its write-ahead log until a
+    checkpoint. Best effort: a failure here loses nothing, so it is not an error.
+    """
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql":
+                await autocommit.exec_driver_sql(f"VACUUM {', '.join(tables)}")
+            else:
+                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except DBAPIError:
+        logging.getLogger(__name__).warning("could not scrub %s after closing", tables)

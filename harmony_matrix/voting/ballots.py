@@ -39,6 +39,7 @@ from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
 from harmony_matrix.services.preparation import when
 from harmony_matrix.services.records import audit
+from harmony_matrix.storage.database import scrub
 from harmony_matrix.storage.models import (
     Attendance,
     BallotRound,
@@ -362,7 +363,9 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
             ballots=len(ballots),
         )
         await apply_vote_outcome(session, ctx, meeting, person, winner)
-        return await _view(session, meeting, round_)
+        view = await _view(session, meeting, round_)
+    await scrub(ctx.engine, ("cast_ballots", "spent_tokens", "voting_rights"))
+    return view
 
 
 async def _forget_casting_order(
