@@ -84,3 +84,13 @@ def test_abstentions_change_no_outcome(path: Path):
     for finalist in kept.finalists:
         assert kept.runoff[finalist] == dropped.runoff[finalist]
     assert kept.runoff["equal"] - dropped.runoff["equal"] == kept.ballots - dropped.ballots
+
+
+def test_the_copy_matches_the_shared_suite_when_present():
+    """tests/data/star-cases is a copy of shared/star-cases; keep them the same."""
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "star-cases"
+    if not shared.is_dir():
+        pytest.skip("shared/ is not beside this checkout")
+    for path in sorted(shared.glob("*.json")):
+        assert (CASES / path.name).read_bytes() == path.read_bytes(), path.name
+    assert {p.name for p in CASE_FILES} == {p.name for p in shared.glob("*.json")}
