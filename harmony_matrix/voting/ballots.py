@@ -52,7 +52,7 @@ from harmony_matrix.storage.models import (
     VotingRight,
 )
 from harmony_matrix.voting.links import BallotLink, new_token, right_hash, spent_hash
-from harmony_matrix.voting.rights import grant_right
+from harmony_matrix.voting.rights import current_round, grant_right
 from harmony_matrix.voting.star import StarResult, tabulate
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
@@ -92,14 +92,6 @@ class RoundView:
 
 def _options(round_: BallotRound) -> tuple[BallotOption, ...]:
     return tuple(BallotOption(int(o["number"]), str(o["text"])) for o in round_.options)
-
-
-async def _current_round(session: AsyncSession, meeting: Meeting) -> BallotRound | None:
-    return await session.scalar(
-        select(BallotRound).where(
-            BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round
-        )
-    )
 
 
 async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) -> RoundView:
@@ -150,7 +142,7 @@ async def open_ballot(
             raise RuleViolation(
                 _("A ballot opens when the debate has ended with two or more options.")
             )
-        if await _current_round(session, meeting) is not None:
+        if await current_round(session, meeting) is not None:
             raise RuleViolation(_("The ballot for this vote has already been opened."))
         if closes_at is None:
             closes_at = now + timedelta(hours=ctx.ballot_open_hours)
@@ -307,7 +299,7 @@ async def round_status(ctx: ServiceContext, ref: str) -> RoundView:
     """Turnout while open (how many, never who chose what); the result once closed."""
     async with ctx.transaction() as session:
         meeting = await meeting_by_ref(session, ref)
-        round_ = await _current_round(session, meeting)
+        round_ = await current_round(session, meeting)
         if round_ is None:
             raise NotFound(_("%(ref)s has no ballot in this vote.", ref=meeting_ref(meeting.id)))
         return await _view(session, meeting, round_)
@@ -321,11 +313,7 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
     """
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
-        round_ = await session.scalar(
-            select(BallotRound)
-            .where(BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round)
-            .with_for_update()
-        )
+        round_ = await current_round(session, meeting, lock=True)
         if round_ is None or round_.status is not BallotRoundStatus.OPEN:
             raise RuleViolation(
                 _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))

@@ -20,15 +20,20 @@ from harmony_matrix.storage.models import (
 )
 
 
+async def current_round(
+    session: AsyncSession, meeting: Meeting, *, lock: bool = False
+) -> BallotRound | None:
+    """The ballot round of the meeting's current vote, open or closed, if it has one."""
+    query = select(BallotRound).where(
+        BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round
+    )
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
 async def open_round(session: AsyncSession, meeting: Meeting) -> BallotRound | None:
     """The meeting's ballot round that is open now, if any."""
-    return await session.scalar(
-        select(BallotRound).where(
-            BallotRound.meeting_id == meeting.id,
-            BallotRound.number == meeting.vote_round,
-            BallotRound.status == BallotRoundStatus.OPEN,
-        )
-    )
+    round_ = await current_round(session, meeting)
+    return round_ if round_ is not None and round_.status is BallotRoundStatus.OPEN else None
 
 
 async def grant_right(
