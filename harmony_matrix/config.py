@@ -62,6 +62,10 @@ class SecuritySettings:
     #: How long a ballot stays open when the secretary gives no closing time; its
     #: links work until it closes.
     ballot_open_hours: int = 72
+    #: Where the private keys of open ballot rounds are kept (one small file per open
+    #: round, destroyed when it is counted). Never the database's folder in a backup
+    #: taken while rounds are open; the process that closes rounds needs it.
+    ballot_keys_path: str = "var/ballot-keys"
 
     def key(self) -> bytes:
         """The secret key, from the setting or the file; empty if neither is set."""

@@ -52,10 +52,10 @@ def pytest_report_header() -> str:
 async def _migrate(url: str, *, reset: bool) -> None:
     engine = make_engine(url)
     try:
-        if reset:
+        if reset:  # whatever an earlier revision of the code left in the database
             async with engine.begin() as connection:
-                await connection.run_sync(Base.metadata.drop_all)
-                await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                await connection.execute(text("DROP SCHEMA public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
         await migrations.upgrade(engine)
     finally:
         await engine.dispose()
@@ -94,9 +94,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ctx(engine: AsyncEngine, clock: Clock) -> ServiceContext:
+def ctx(engine: AsyncEngine, clock: Clock, tmp_path: Path) -> ServiceContext:
     return ServiceContext(
-        engine=engine, rules=Rules(), clock=clock, secret_key=b"test-secret-key-not-for-production"
+        engine=engine,
+        rules=Rules(),
+        clock=clock,
+        secret_key=b"test-secret-key-not-for-production",
+        ballot_keys_path=tmp_path / "ballot-keys",
     )
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.errors import HarmonyError, InvalidInput
 from harmony_matrix.i18n import Message, _, known_language, list_of
-from harmony_matrix.services.lookup import check_matrix_id
+from harmony_matrix.matrix_ids import check_matrix_id
 from harmony_matrix.storage.models import Role
 
 REQUIRED = ("matrix_id", "display_name", "status")

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from harmony_matrix.config import Config, PartySettings
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.storage.database import make_engine, make_sessions
+from harmony_matrix.storage.key_store import RoundKeyStore
 
 
 def utc_now() -> datetime:
@@ -30,6 +32,8 @@ class ServiceContext:
     #: Where the web companion is reached ([web] public_base_url), for ballot links.
     public_base_url: str = "http://127.0.0.1:8080"
     ballot_open_hours: int = 72
+    #: The private keys of open rounds ([security] ballot_keys_path).
+    ballot_keys_path: Path = Path("var/ballot-keys")
 
     def __post_init__(self) -> None:
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
@@ -43,7 +47,12 @@ class ServiceContext:
             secret_key=config.security.key(),
             public_base_url=config.web.public_base_url,
             ballot_open_hours=config.security.ballot_open_hours,
+            ballot_keys_path=Path(config.security.ballot_keys_path),
         )
+
+    @property
+    def round_keys(self) -> RoundKeyStore:
+        return RoundKeyStore(self.ballot_keys_path, self.secret_key)
 
     def now(self) -> datetime:
         return self.clock()

@@ -9,22 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.errors import InvalidInput, NotFound
 from harmony_matrix.i18n import _
+from harmony_matrix.matrix_ids import check_matrix_id  # noqa: F401  (callers import it here)
 from harmony_matrix.storage.models import Assembly, Meeting, Person, Petition
-
-MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
-
-
-def check_matrix_id(value: str) -> str:
-    """A Matrix user ID of any homeserver, e.g. @ana:harmony.uk or @bo:example.org:8448."""
-    if not MATRIX_ID.match(value):
-        raise InvalidInput(
-            _(
-                "“%(value)s” is not a Matrix ID. It looks like @name:server, "
-                "for example @ana:matrix.org.",
-                value=value,
-            )
-        )
-    return value
 
 
 def meeting_ref(meeting_id: int) -> str:

@@ -32,6 +32,7 @@ from harmony_matrix.services.membership import (
     standing,
 )
 from harmony_matrix.services.records import audit
+from harmony_matrix.services.voting_rights import open_round
 from harmony_matrix.storage.models import (
     Assembly,
     Meeting,
@@ -40,7 +41,6 @@ from harmony_matrix.storage.models import (
     Role,
     Trigger,
 )
-from harmony_matrix.voting.rights import open_round
 
 #: Limits that keep chat messages and pages readable.
 MAX_QUESTION = 1000

@@ -69,17 +69,13 @@ async def enqueue(
     return True
 
 
-LINK_REMOVED = "[The voting link was removed from Harmony's records after it was sent.]"
-
-
 async def mark_sent(ctx: ServiceContext, outbox_id: int) -> None:
-    """Record that a queued message was delivered. A ballot message's link is then
-    removed from storage: from now on it exists only in the recipient's messages."""
+    """Record that a queued message was delivered. Ballot messages are confirmed with
+    ``ballot_delivery.confirm_ballot_message`` instead, which makes their link valid."""
     async with ctx.transaction() as session:
         message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is not None and message.voting_right_id is not None:
+            raise ValueError("a ballot message is confirmed with confirm_ballot_message")
         if message is None or message.sent_at is not None:
             return
         message.sent_at = ctx.now()
-        if message.voting_right_id is not None:
-            lines = [line for line in message.body.split("\n") if "/vote/" not in line]
-            message.body = "\n".join([*lines, LINK_REMOVED])

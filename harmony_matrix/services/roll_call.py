@@ -42,6 +42,7 @@ from harmony_matrix.services.membership import (
 )
 from harmony_matrix.services.preparation import informed_of_current_date, record_step, steps_done
 from harmony_matrix.services.records import audit
+from harmony_matrix.services.voting_rights import grant_right, open_round
 from harmony_matrix.storage.models import (
     Assembly,
     Attendance,
@@ -50,7 +51,6 @@ from harmony_matrix.storage.models import (
     Person,
     Trigger,
 )
-from harmony_matrix.voting.rights import grant_right, open_round
 
 
 @dataclass(frozen=True)

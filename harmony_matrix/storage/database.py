@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Connection, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,15 +19,20 @@ from harmony_matrix.i18n import _
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
-class _NoDriverDebug(logging.Filter):
-    """aiosqlite logs every statement with its parameters at DEBUG level, which would
-    put receipts and scores of secret ballots next to other traffic in a debug log."""
+class _NothingAtDebug(logging.Filter):
+    """Drops a logger's DEBUG records, whatever level an operator configures.
+
+    aiosqlite logs every statement with its parameters at DEBUG, and SQLAlchemy logs
+    every result row at DEBUG (``hide_parameters`` hides parameters, not rows): a debug
+    log would hold the voter's row next to the moment they vote.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.DEBUG
 
 
-logging.getLogger("aiosqlite").addFilter(_NoDriverDebug())
+for _name in ("aiosqlite", "sqlalchemy.engine.Engine"):
+    logging.getLogger(_name).addFilter(_NothingAtDebug())
 
 
 def normalise_url(url: str) -> str:
@@ -68,7 +72,10 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     driver would only send BEGIN at the first write, leaving the checks outside the
     transaction (two people closing the same debate could both record consensus).
     BEGIN IMMEDIATE takes SQLite's write lock up front: use cases run one at a time,
-    which a party's database easily affords."""
+    which a party's database easily affords. A connection in AUTOCOMMIT (VACUUM and
+    checkpoints, which cannot run inside a transaction) gets no BEGIN."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -89,21 +96,3 @@ def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> N
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def scrub(engine: AsyncEngine, tables: tuple[str, ...]) -> None:
-    """Remove what deleted or rewritten rows leave behind, outside any transaction.
-
-    PostgreSQL keeps dead row versions (with the ids of the transactions that wrote
-    them) until VACUUM; SQLite keeps old page images in its write-ahead log until a
-    checkpoint. Best effort: a failure here loses nothing, so it is not an error.
-    """
-    try:
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql":
-                await autocommit.exec_driver_sql(f"VACUUM {', '.join(tables)}")
-            else:
-                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    except DBAPIError:
-        logging.getLogger(__name__).warning("could not scrub %s after closing", tables)

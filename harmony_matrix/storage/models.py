@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -376,6 +377,12 @@ class BallotRound(Base):
     closed_at: Mapped[datetime | None]
     #: The STAR result (voting/star.py to_json), stored when the round closes.
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Ballots are sealed to this X25519 public key while the round is open; its private
+    #: key is never in the database (storage/key_store.py) and is destroyed at the close.
+    seal_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    #: When the close's clean-up (key destroyed, ballot tables rewritten) was verified;
+    #: empty while it is still to do (services/ballot_cleanup.py).
+    cleaned_at: Mapped[datetime | None]
 
 
 class VotingRight(Base):
@@ -391,32 +398,46 @@ class VotingRight(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
-    #: SHA-256 of the token; empty until a link is issued (a new link replaces it).
+    #: SHA-256 of the token, written once, when the homeserver has accepted the message
+    #: with the link (services/ballot_delivery.py); empty until then. Never replaced.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class SpentToken(Base):
     """A token that has been used, under a second hash that cannot be matched to a right
-    without the token itself. Its primary key makes a second use fail atomically."""
+    without the token itself. Its primary key makes a second use store nothing.
+    Deleted when the round closes."""
 
     __tablename__ = "spent_tokens"
-    # No rowid in SQLite: rows are stored in key order (random), not in order of casting.
     __table_args__ = ({"sqlite_with_rowid": False},)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
 
 
-class CastBallot(Base):
-    """An anonymous ballot: a random id, a receipt code and the scores; no person, no
-    time, no sequence. Rewritten in random order when the round closes."""
+class SealedBallot(Base):
+    """A ballot of an open round: a random id and its receipt and scores sealed to the
+    round's key (voting/sealing.py). No person, no time, nothing in clear. Deleted when
+    the round is counted."""
 
-    __tablename__ = "cast_ballots"
+    __tablename__ = "sealed_ballots"
     __table_args__ = ({"sqlite_with_rowid": False},)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"))
-    receipt: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CountedBallot(Base):
+    """A ballot of a closed round, as published: written by the close in a random order,
+    with a random id, its receipt and its scores."""
+
+    __tablename__ = "counted_ballots"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("ballot_rounds.id"), index=True)
+    receipt: Mapped[str] = mapped_column(String(32))
     #: Scores 0-5 in the order of the round's options.
     scores: Mapped[list[int]] = mapped_column(JSON)
 
@@ -469,9 +490,8 @@ class OutboxMessage(Base):
     #: The same logical message is never queued twice (e.g. a retried "notify").
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     sent_at: Mapped[datetime | None]
-    #: A ballot invitation: the sender mints the link for this right at sending time;
-    #: the link is kept only until the message is sent (voting/ballots.py
-    #: deliver_ballot_message, services/records.py mark_sent).
+    #: A ballot invitation: the sender adds a link minted in memory for this right when
+    #: it sends; the link is never stored (services/ballot_delivery.py).
     voting_right_id: Mapped[int | None] = mapped_column(ForeignKey("voting_rights.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from harmony_matrix.services import debate, records, roll_call
+from harmony_matrix.services import ballot_delivery, debate, roll_call
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import OutboxMessage, Person
-from harmony_matrix.voting import ballots
 from tests.services.helpers import ANA, IRIS, JON, OWG, prepared_moot
 
 OPTIONS = ("Meet monthly", "Meet every two months", "Meet yearly")
@@ -34,7 +33,7 @@ async def meeting_at_vote(ctx: ServiceContext, present: list[str]) -> str:
 
 async def links_by_person(ctx: ServiceContext) -> dict[str, str]:
     """Deliver the queued ballot messages as the bot will: take the text with its freshly
-    minted link, "send" it, and mark it sent (which removes the link from storage)."""
+    minted link, "send" it, and confirm it (which makes the link the right's one link)."""
     async with ctx.transaction() as session:
         queued = list(
             await session.scalars(
@@ -45,11 +44,23 @@ async def links_by_person(ctx: ServiceContext) -> dict[str, str]:
         )
     links = {}
     for message in queued:
-        body = await ballots.deliver_ballot_message(ctx, message.id)
-        links[message.destination] = next(line for line in body.split("\n") if "/vote/" in line)
-        await records.mark_sent(ctx, message.id)
+        prepared = await ballot_delivery.prepare_ballot_message(ctx, message.id)
+        links[message.destination] = link_in(prepared.body)
+        assert await ballot_delivery.confirm_ballot_message(ctx, prepared)
     return links
+
+
+def link_in(body: str) -> str:
+    return next(line for line in body.split("\n") if "/vote/" in line)
 
 
 def path_of(url: str) -> str:
     return url.rsplit("/vote/", 1)[1]
+
+
+deliver_links = links_by_person
+
+
+def token_of(url: str) -> str:
+    """The secret token inside a link: ``.../vote/ROUND.TOKEN.EXPIRES.SIGNATURE``."""
+    return path_of(url).split(".")[1]

@@ -9,14 +9,14 @@ import logging
 import pytest
 from sqlalchemy import inspect, select, text
 
-from harmony_matrix.storage.models import Base, CastBallot, OutboxMessage
-from harmony_matrix.voting import ballots
+from harmony_matrix.services import ballots
+from harmony_matrix.storage.models import Base, CountedBallot, OutboxMessage
 from tests.conftest import POSTGRES_URL
 from tests.services.helpers import ANA
 
 from .helpers import links_by_person, meeting_at_vote, path_of, voters
 
-SECRET_TABLES = ("voting_rights", "spent_tokens", "cast_ballots")
+SECRET_TABLES = ("voting_rights", "spent_tokens", "sealed_ballots", "counted_ballots")
 
 
 def _distinct_ballots(count: int) -> list[dict[int, int]]:
@@ -63,7 +63,10 @@ async def test_the_schema_has_no_link_between_people_and_ballots(demo):
             }
 
         tables = await connection.run_sync(describe)
-    ballot_columns, ballot_refs = tables["cast_ballots"]
+    sealed_columns, sealed_refs = tables["sealed_ballots"]
+    assert set(sealed_columns) == {"id", "round_id", "sealed"}  # nothing in clear
+    assert sealed_refs == ["ballot_rounds"]
+    ballot_columns, ballot_refs = tables["counted_ballots"]
     assert set(ballot_columns) == {"id", "round_id", "receipt", "scores"}
     assert ballot_refs == ["ballot_rounds"]
     spent_columns, spent_refs = tables["spent_tokens"]
@@ -73,7 +76,7 @@ async def test_the_schema_has_no_link_between_people_and_ballots(demo):
     for name in SECRET_TABLES:  # no time of casting anywhere
         assert not any("TIME" in kind.upper() for kind in tables[name][0].values()), name
     for name, (_columns, refs) in tables.items():  # nothing else points at a ballot
-        assert "cast_ballots" not in refs and "spent_tokens" not in refs, name
+        assert not {"sealed_ballots", "counted_ballots", "spent_tokens"} & set(refs), name
 
 
 async def test_no_row_links_a_person_to_a_ballot(demo, caplog):
@@ -93,16 +96,16 @@ async def test_no_row_links_a_person_to_a_ballot(demo, caplog):
         token = path_of(url).split(".")[1]
         assert not any(token in blob for blob in text_of.values())
     # A receipt and a ballot's id appear in the ballots table and nowhere else.
-    for ballot in dump["cast_ballots"]:
+    for ballot in dump["counted_ballots"]:
         for value in (ballot["receipt"], ballot["id"]):
             holders = [name for name, blob in text_of.items() if value in blob]
-            assert holders == ["cast_ballots"], (value, holders)
+            assert holders == ["counted_ballots"], (value, holders)
     # Casting left no trace naming anyone: no audit event, and no spent hash after closing.
     actions = [event["action"] for event in dump["audit_events"]]
     assert "ballot.open" in actions and "ballot.close" in actions
     assert not [a for a in actions if "cast" in a]
-    assert dump["spent_tokens"] == []
-    assert sorted(b["receipt"] for b in dump["cast_ballots"]) == sorted(receipts)
+    assert dump["spent_tokens"] == [] and dump["sealed_ballots"] == []
+    assert sorted(b["receipt"] for b in dump["counted_ballots"]) == sorted(receipts)
 
 
 async def test_the_order_of_rows_says_nothing_about_the_order_of_casting(demo, caplog):
@@ -110,14 +113,16 @@ async def test_the_order_of_rows_says_nothing_about_the_order_of_casting(demo, c
     await ballots.close_ballot(demo, ANA, ref)
     expected = [[s[1], s[2], s[3]] for s in cast_order]
     async with demo.engine.connect() as connection:
-        stored = [list(row.scores) for row in await connection.execute(select(CastBallot))]
+        stored = [list(row.scores) for row in await connection.execute(select(CountedBallot))]
         by_id = [
             list(row.scores)
-            for row in await connection.execute(select(CastBallot).order_by(CastBallot.id))
+            for row in await connection.execute(select(CountedBallot).order_by(CountedBallot.id))
         ]
         by_receipt = [
             list(row.scores)
-            for row in await connection.execute(select(CastBallot).order_by(CastBallot.receipt))
+            for row in await connection.execute(
+                select(CountedBallot).order_by(CountedBallot.receipt)
+            )
         ]
     assert sorted(stored) == sorted(expected)
     # 12 distinct ballots: any of these equal to the casting order by chance is 1 in 12!.
@@ -134,17 +139,17 @@ async def test_postgresql_row_versions_do_not_pair_rights_with_ballots(demo, cap
             return [row[0] for row in rows]
 
     # Open: each ballot shares its transaction only with an anonymous spent hash.
-    assert set(await xmins("cast_ballots")).isdisjoint(await xmins("voting_rights"))
+    assert set(await xmins("sealed_ballots")).isdisjoint(await xmins("voting_rights"))
     await ballots.close_ballot(demo, ANA, ref)
     # Closed: all ballots were rewritten in one transaction, in random order.
-    assert len(set(await xmins("cast_ballots"))) == 1
-    assert set(await xmins("cast_ballots")).isdisjoint(await xmins("voting_rights"))
+    assert len(set(await xmins("counted_ballots"))) == 1
+    assert set(await xmins("counted_ballots")).isdisjoint(await xmins("voting_rights"))
 
 
 async def test_logs_and_messages_reveal_nothing(demo, caplog):
     _ref, present, links, _cast_order, receipts = await _run_round(demo, caplog)
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "INSERT INTO cast_ballots" in logged  # SQL logging really was on
+    assert "INSERT INTO sealed_ballots" in logged  # SQL logging really was on
     for url in links.values():
         assert path_of(url).split(".")[1] not in logged
     for receipt in receipts:

@@ -8,21 +8,30 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import HarmonyError, InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.services import consensus, debate, meetings, records, roll_call
+from harmony_matrix.services import (
+    ballot_delivery,
+    ballots,
+    consensus,
+    debate,
+    meetings,
+    records,
+    roll_call,
+)
 from harmony_matrix.storage.models import (
     BallotRoundStatus,
-    CastBallot,
+    CountedBallot,
     OutboxMessage,
     Person,
+    SealedBallot,
+    SpentToken,
     VotingRight,
 )
-from harmony_matrix.voting import ballots
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.links import BallotLink
 from harmony_matrix.voting.star import tabulate
 from tests.services.helpers import ANA, IRIS, row_counts
 
-from .helpers import OPTIONS, links_by_person, meeting_at_vote, path_of, voters
+from .helpers import OPTIONS, link_in, links_by_person, meeting_at_vote, path_of, voters
 
 
 async def test_a_whole_secret_ballot(demo):
@@ -145,19 +154,34 @@ async def test_a_right_has_one_link_ever(demo):
                 OutboxMessage.voting_right_id.is_not(None),
             )
         )
-    first = await ballots.deliver_ballot_message(demo, message.id)
-    again = await ballots.deliver_ballot_message(demo, message.id)  # a retried send
-    assert first == again and "/vote/" in first
-    await records.mark_sent(demo, message.id)
+    before = await row_counts(demo)
+    # The sender mints a link in memory; a retry (the first send failed, or the sender
+    # died before confirming) mints another, with a new transaction ID.
+    first = await ballot_delivery.prepare_ballot_message(demo, message.id)
+    second = await ballot_delivery.prepare_ballot_message(demo, message.id)
+    assert link_in(first.body) != link_in(second.body)
+    assert first.transaction_id != second.transaction_id
+    assert "/vote/" not in repr(first)  # never in a log line or a traceback
+    assert await row_counts(demo) == before  # preparing writes nothing
+    # Unconfirmed, a link was never valid, even if it reached the member.
+    with pytest.raises(NotAllowed, match="latest message"):
+        await ballots.cast_ballot(demo, path_of(link_in(first.body)), {1: 5, 2: 0, 3: 0})
+    assert await ballot_delivery.confirm_ballot_message(demo, second)
+    # A late confirmation of the other attempt changes nothing: one link, ever.
+    assert not await ballot_delivery.confirm_ballot_message(demo, first)
     with pytest.raises(RuleViolation, match="already been sent"):
-        await ballots.deliver_ballot_message(demo, message.id)
+        await ballot_delivery.prepare_ballot_message(demo, message.id)
+    with pytest.raises(ValueError, match="confirm_ballot_message"):
+        await records.mark_sent(demo, message.id)
     async with demo.transaction() as session:
         stored = await session.get(OutboxMessage, message.id)
-    assert "/vote/" not in stored.body and records.LINK_REMOVED in stored.body
-    link = path_of(next(line for line in first.split("\n") if "/vote/" in line))
+    assert "/vote/" not in stored.body and stored.sent_at is not None
+    link = path_of(link_in(second.body))
     await ballots.cast_ballot(demo, link, {1: 5, 2: 0, 3: 0})
     with pytest.raises(RuleViolation, match="already been used"):
         await ballots.cast_ballot(demo, link, {1: 0, 2: 5, 3: 0})
+    with pytest.raises(NotAllowed, match="latest message"):
+        await ballots.cast_ballot(demo, path_of(link_in(first.body)), {1: 0, 2: 5, 3: 0})
     assert (await ballots.round_status(demo, ref)).cast == 1
 
 
@@ -248,7 +272,12 @@ async def test_a_hundred_simultaneous_casts_store_one_ballot(demo):
     assert len(receipts) == 1
     assert all(isinstance(r, RuleViolation) for r in refused), {type(r) for r in refused}
     async with demo.transaction() as session:
-        stored = list(await session.scalars(select(CastBallot)))
+        assert len(list(await session.scalars(select(SealedBallot)))) == 1
+        assert len(list(await session.scalars(select(SpentToken)))) == 1
+    demo.clock.advance(hours=80)  # past the closing time: five never voted
+    await ballots.close_ballot(demo, ANA, ref)
+    async with demo.transaction() as session:
+        stored = list(await session.scalars(select(CountedBallot)))
     assert [b.receipt for b in stored] == receipts
 
 
@@ -294,7 +323,7 @@ async def test_the_ballot_box_has_rules(demo):
         await ballots.published_ballots(demo, ref)
     demo.secret_key = b"short"
     with pytest.raises(RuleViolation, match="secret key"):
-        await ballots.deliver_ballot_message(demo, 1)
+        await ballot_delivery.prepare_ballot_message(demo, 1)
 
 
 async def test_links_expire_with_their_round(demo, clock):

@@ -63,9 +63,9 @@ async def grant_right(
         message=_(
             "The secret ballot of %(kind)s %(ref)s is open: %(question)s\n"
             "Give every option a score from 0 (worst) to 5 (best). Only your scores are "
-            "kept, never your name. Your own link is below: it works once, until the "
-            "ballot closes, and cannot be sent again, so keep this message and do not "
-            "share it.",
+            "kept, never your name. Your own link is below. It works once, until the "
+            "ballot closes. Keep this message and do not share it. If you get this "
+            "message twice, use the link in the latest one.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
             question=meeting.question,

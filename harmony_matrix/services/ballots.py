@@ -1,37 +1,44 @@
-"""The secret-ballot service (DESIGN.md section 6): open a round, issue links, cast,
-show turnout, close and count, publish the anonymised ballots.
+"""The secret-ballot use cases (DESIGN.md section 6): open a round, cast, show turnout,
+close and count, publish the anonymised ballots. Delivering the links is in
+``ballot_delivery.py``, the clean-up after a close in ``ballot_cleanup.py``.
 
-Secrecy, concretely:
-- A voting right is created for each person present; it stores only ``right_hash`` of
-  the token in the person's link, and is never changed when they vote.
+Secrecy, concretely (docs/secret-ballot.md has the whole threat model and its tests):
+- A voting right stores only ``right_hash`` of the token in the person's link, and is
+  never changed when they vote.
 - Casting stores ``spent_hash`` of the token (unmatchable to the right without the
-  token) and the ballot (random id, random receipt, scores) in one transaction; the
-  spent hash's primary key makes any second use fail without storing anything.
+  token) and the ballot, sealed to the round's key (no receipt or score in clear), in
+  one transaction; ``INSERT ... ON CONFLICT DO NOTHING`` on the spent hash makes a
+  second use store nothing, without an error in the database server's log.
 - Nothing at casting names a person or a time: no audit event, no activity, no log.
-- Closing rewrites the round's ballots in a random order (fresh row versions, no trace
-  of the order of casting) and drops the spent hashes, then counts.
+- Closing opens the sealed ballots with the round's private key, writes them in a
+  random order into ``counted_ballots``, deletes the sealed ballots and spent hashes,
+  counts, then destroys the round's key and scrubs the old storage.
 So the database can say how many voted, never who voted or how.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
 import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.eligibility import Act, check_may
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import _, _n
+from harmony_matrix.services.ballot_cleanup import clean_up_after_close
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.debate import apply_vote_outcome, options_of
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
@@ -39,29 +46,24 @@ from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
 from harmony_matrix.services.preparation import when
 from harmony_matrix.services.records import audit
-from harmony_matrix.storage.database import scrub
+from harmony_matrix.services.voting_rights import current_round, grant_right
+from harmony_matrix.storage.key_store import KeyFileMissing
 from harmony_matrix.storage.models import (
     Attendance,
     BallotRound,
     BallotRoundStatus,
-    CastBallot,
+    CountedBallot,
     Meeting,
-    OutboxMessage,
     Person,
+    SealedBallot,
     SpentToken,
     VotingRight,
 )
-from harmony_matrix.voting.links import BallotLink, new_token, right_hash, spent_hash
-from harmony_matrix.voting.rights import current_round, grant_right
+from harmony_matrix.voting.links import BallotLink, right_hash, spent_hash
+from harmony_matrix.voting.sealing import RoundKeys, SealBroken, new_receipt, seal, unseal
 from harmony_matrix.voting.star import StarResult, tabulate
 
-RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
-
-
-def new_receipt() -> str:
-    """A receipt code such as ``K7Q2-9MXA-PLW4`` (60 bits: unguessable, easy to read)."""
-    chars = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(12))
-    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class RoundView:
     closes_at: datetime | None
     #: Only once the round is closed.
     result: Mapping[str, object] | None
+    #: Closed and its clean-up verified (key destroyed, old storage rewritten).
+    cleaned_up: bool = False
 
 
 def _options(round_: BallotRound) -> tuple[BallotOption, ...]:
@@ -98,8 +102,9 @@ async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) ->
     eligible = await session.scalar(
         select(func.count()).select_from(VotingRight).where(VotingRight.round_id == round_.id)
     )
+    ballots = SealedBallot if round_.status is BallotRoundStatus.OPEN else CountedBallot
     cast = await session.scalar(
-        select(func.count()).select_from(CastBallot).where(CastBallot.round_id == round_.id)
+        select(func.count()).select_from(ballots).where(ballots.round_id == round_.id)
     )
     return RoundView(
         meeting_ref=meeting_ref(meeting.id),
@@ -111,6 +116,7 @@ async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) ->
         cast=cast or 0,
         closes_at=round_.closes_at,
         result=round_.result if round_.status is BallotRoundStatus.CLOSED else None,
+        cleaned_up=round_.cleaned_at is not None,
     )
 
 
@@ -133,8 +139,26 @@ async def open_ballot(
     Clause: "in the event of two or more options: the responsible Secretary will prepare
     ballots". Every person present and not suspended gets a right and, through the
     outbox, a direct message with their own link (minted when it is sent).
+
+    The round's key pair is made first and its private key written to the key store
+    before the round exists; if opening fails, the key file is destroyed again.
     """
     _require_key(ctx)
+    keys = RoundKeys.generate()
+    store = ctx.round_keys
+    await asyncio.to_thread(store.save, keys)
+    try:
+        view = await _open(ctx, actor, ref, closes_at, keys)
+    except BaseException:
+        await asyncio.to_thread(store.destroy, keys.public)
+        raise
+    await clean_up_after_close(ctx)  # an earlier close's clean-up, if it is still due
+    return view
+
+
+async def _open(
+    ctx: ServiceContext, actor: str | None, ref: str, closes_at: datetime | None, keys: RoundKeys
+) -> RoundView:
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         now = ctx.now()
@@ -158,6 +182,8 @@ async def open_ballot(
             closes_at=closes_at,
             closed_at=None,
             result=None,
+            seal_key=keys.public,
+            cleaned_at=None,
         )
         session.add(round_)
         await session.flush()
@@ -171,37 +197,6 @@ async def open_ballot(
             await grant_right(session, ctx.now(), meeting, round_, voter)
         audit(session, now, person, "ballot.open", meeting_ref(meeting.id), round=round_.number)
         return await _view(session, meeting, round_)
-
-
-async def deliver_ballot_message(ctx: ServiceContext, outbox_id: int) -> str:
-    """The text of a queued ballot message, with the voter's own link in it.
-
-    The sender (the bot) calls this just before sending and sends exactly this text,
-    then calls ``records.mark_sent``, which removes the link from the stored message.
-    The link is minted the first time only: a right has one link, ever. Asking again
-    before it was sent returns the same text, so a failed send can be retried.
-    """
-    key = _require_key(ctx)
-    async with ctx.transaction() as session:
-        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
-        if message is None or message.voting_right_id is None:
-            raise NotFound(_("There is no such ballot message."))
-        if message.sent_at is not None:
-            raise RuleViolation(_("This ballot message has already been sent."))
-        right = await session.get(VotingRight, message.voting_right_id)
-        assert right is not None
-        round_ = await session.get(BallotRound, right.round_id)
-        assert round_ is not None
-        assert round_.closes_at is not None
-        if round_.status is not BallotRoundStatus.OPEN:
-            raise RuleViolation(_("This ballot is closed."))
-        if right.token_hash is None:
-            token = new_token()
-            right.token_hash = right_hash(token)
-            link = BallotLink(round_.id, token, int(round_.closes_at.timestamp()))
-            url = f"{ctx.public_base_url.rstrip('/')}/vote/{link.sign(key)}"
-            message.body = f"{message.body}\n{url}"
-        return message.body
 
 
 @dataclass(frozen=True)
@@ -261,22 +256,38 @@ async def _check_link(
 async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int, int]) -> str:
     """Cast a secret ballot; returns the receipt code. ``scores`` maps option numbers to
     0-5 and must score every option. Stores nothing unless everything is right."""
+    key = _require_key(ctx)
     async with ctx.transaction() as session:
         link, round_, _person = await _check_link(session, ctx, signed_link)
         row = _scores_in_order(_options(round_), scores)
-        session.add(SpentToken(token_hash=spent_hash(link.token), round_id=round_.id))
+        if round_.seal_key is None:
+            raise RuleViolation(_("This ballot was opened by an older version of Harmony."))
+        spent = await session.execute(
+            _insert_ignoring_conflict(session).values(
+                token_hash=spent_hash(link.token), round_id=round_.id
+            )
+        )
+        if spent.rowcount != 1:  # type: ignore[attr-defined]
+            # Another request spent the same token first: this one stores nothing.
+            raise RuleViolation(_("This link has already been used to vote. Each link votes once."))
         receipt = new_receipt()
         session.add(
-            CastBallot(id=secrets.token_hex(16), round_id=round_.id, receipt=receipt, scores=row)
+            SealedBallot(
+                id=secrets.token_hex(16),
+                round_id=round_.id,
+                sealed=seal(round_.seal_key, key, round_.id, receipt, row),
+            )
         )
-        try:
-            await session.flush()
-        except IntegrityError as error:
-            # Another request spent the same token first: this one stores nothing.
-            raise RuleViolation(
-                _("This link has already been used to vote. Each link votes once.")
-            ) from error
         return receipt
+
+
+def _insert_ignoring_conflict(session: AsyncSession) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into spent_tokens: a second use of a link
+    is refused by the row count, not by a unique-key error that the database server
+    would write to its log with the key and the time."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SpentToken)
+    return statement.on_conflict_do_nothing(index_elements=["token_hash"])
 
 
 def _scores_in_order(options: tuple[BallotOption, ...], scores: Mapping[int, int]) -> list[int]:
@@ -309,8 +320,11 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
     """Close the ballot, count it by STAR and record the outcome.
 
     Clauses: "the winner of the vote is Consensus"; "Should there be no clear winner, the
-    debate and vote phases shall be repeated".
+    debate and vote phases shall be repeated". After the count is committed, the round's
+    key is destroyed and the old storage scrubbed; if the scrub cannot finish yet, the
+    view says so (``cleaned_up``) and it is retried (services/ballot_cleanup.py).
     """
+    key = _require_key(ctx)
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         round_ = await current_round(session, meeting, lock=True)
@@ -331,12 +345,10 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
                     eligible=view.eligible,
                 )
             )
-        ballots = list(
-            await session.scalars(select(CastBallot).where(CastBallot.round_id == round_.id))
-        )
-        await _forget_casting_order(session, round_, ballots)
         options = _options(round_)
-        result = count(options, [b.scores for b in ballots])
+        opened = await _open_sealed_ballots(session, ctx, key, round_, len(options))
+        await _write_counted_ballots(session, round_, opened)
+        result = count(options, [scores for _receipt, scores in opened])
         round_.status = BallotRoundStatus.CLOSED
         round_.closed_at = now
         round_.result = result.to_json()
@@ -348,27 +360,70 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
             "ballot.close",
             meeting_ref(meeting.id),
             round=round_.number,
-            ballots=len(ballots),
+            ballots=len(opened),
         )
         await apply_vote_outcome(session, ctx, meeting, person, winner)
-        view = await _view(session, meeting, round_)
-    await scrub(ctx.engine, ("cast_ballots", "spent_tokens", "voting_rights"))
-    return view
+        round_id = round_.id
+    await clean_up_after_close(ctx)
+    async with ctx.transaction() as session:
+        meeting = await meeting_by_ref(session, meeting_ref(meeting.id))
+        closed = await session.get(BallotRound, round_id)
+        assert closed is not None
+        return await _view(session, meeting, closed)
 
 
-async def _forget_casting_order(
-    session: AsyncSession, round_: BallotRound, ballots: list[CastBallot]
+async def _open_sealed_ballots(
+    session: AsyncSession, ctx: ServiceContext, key: bytes, round_: BallotRound, count: int
+) -> list[tuple[str, list[int]]]:
+    assert round_.seal_key is not None
+    try:
+        keys = await asyncio.to_thread(ctx.round_keys.load, round_.seal_key)
+    except KeyFileMissing as error:
+        raise RuleViolation(
+            _(
+                "The key of this ballot is not on this server, so its ballots cannot be "
+                "counted here. Close it where it was opened ([security] ballot_keys_path)."
+            )
+        ) from error
+    except SealBroken as error:
+        raise RuleViolation(
+            _("The key of this ballot does not open with this server's secret key.")
+        ) from error
+    sealed = await session.scalars(select(SealedBallot).where(SealedBallot.round_id == round_.id))
+    opened, broken = [], 0
+    for ballot in sealed:
+        try:
+            opened.append(unseal(keys, key, round_.id, ballot.sealed, count))
+        except SealBroken:
+            broken += 1
+    if broken:
+        # Someone altered the stored ballots: counting the rest would hide it.
+        log.error("ballot round %s: %s sealed ballots do not open", round_.id, broken)
+        raise RuleViolation(
+            _n(
+                "%(count)s stored ballot has been altered and cannot be read, so the "
+                "ballot is not counted. Tell the party's data protection officer.",
+                "%(count)s stored ballots have been altered and cannot be read, so the "
+                "ballot is not counted. Tell the party's data protection officer.",
+                broken,
+            )
+        )
+    return opened
+
+
+async def _write_counted_ballots(
+    session: AsyncSession, round_: BallotRound, opened: list[tuple[str, list[int]]]
 ) -> None:
-    """Rewrite the ballots in a random order and drop the spent hashes, so that no row
-    position or row version left in the database reflects the order of casting."""
-    copies = [(b.receipt, list(b.scores)) for b in ballots]
-    random.SystemRandom().shuffle(copies)
-    await session.execute(delete(CastBallot).where(CastBallot.id.in_([b.id for b in ballots])))
+    """Write the opened ballots into fresh storage in a random order, and delete the
+    sealed ballots and the spent hashes, so that no row, position or row version left
+    reflects the order of casting."""
+    shuffled = list(opened)
+    random.SystemRandom().shuffle(shuffled)
+    await session.execute(delete(SealedBallot).where(SealedBallot.round_id == round_.id))
     await session.execute(delete(SpentToken).where(SpentToken.round_id == round_.id))
-    await session.flush()
     session.add_all(
-        CastBallot(id=secrets.token_hex(16), round_id=round_.id, receipt=r, scores=s)
-        for r, s in copies
+        CountedBallot(id=secrets.token_hex(16), round_id=round_.id, receipt=r, scores=s)
+        for r, s in shuffled
     )
     await session.flush()
 
@@ -401,7 +456,9 @@ async def published_ballots(ctx: ServiceContext, ref: str, round_number: int | N
         if round_.status is not BallotRoundStatus.CLOSED:
             raise RuleViolation(_("Ballots are published when the ballot closes."))
         ballots = await session.scalars(
-            select(CastBallot).where(CastBallot.round_id == round_.id).order_by(CastBallot.receipt)
+            select(CountedBallot)
+            .where(CountedBallot.round_id == round_.id)
+            .order_by(CountedBallot.receipt)
         )
         output = io.StringIO()
         writer = csv.writer(output, lineterminator="\n")
