@@ -50,9 +50,7 @@ class PreparedBallotMessage:
 
 async def prepare_ballot_message(ctx: ServiceContext, outbox_id: int) -> PreparedBallotMessage:
     """The text of a queued ballot message with a freshly minted link; writes nothing."""
-    key = ctx.secret_key
-    if len(key) < 16:
-        raise RuleViolation(_("Ballots need a secret key of at least 16 characters."))
+    key = ctx.ballot_key()
     async with ctx.transaction() as session:
         message = await session.get(OutboxMessage, outbox_id)
         if message is None or message.voting_right_id is None:

@@ -120,17 +120,6 @@ async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) ->
     )
 
 
-def _require_key(ctx: ServiceContext) -> bytes:
-    if len(ctx.secret_key) < 16:
-        raise RuleViolation(
-            _(
-                "Ballots need a secret key of at least 16 characters: set [security] "
-                "secret_key or secret_key_file in the configuration."
-            )
-        )
-    return ctx.secret_key
-
-
 async def open_ballot(
     ctx: ServiceContext, actor: str | None, ref: str, *, closes_at: datetime | None = None
 ) -> RoundView:
@@ -143,7 +132,7 @@ async def open_ballot(
     The round's key pair is made first and its private key written to the key store
     before the round exists; if opening fails, the key file is destroyed again.
     """
-    _require_key(ctx)
+    ctx.ballot_key()
     keys = RoundKeys.generate()
     store = ctx.round_keys
     await asyncio.to_thread(store.save, keys)
@@ -223,7 +212,7 @@ async def ballot_paper(ctx: ServiceContext, signed_link: str) -> BallotPaper:
 async def _check_link(
     session: AsyncSession, ctx: ServiceContext, signed_link: str
 ) -> tuple[BallotLink, BallotRound, Person]:
-    link = BallotLink.verify(signed_link, _require_key(ctx), ctx.now())
+    link = BallotLink.verify(signed_link, ctx.ballot_key(), ctx.now())
     # A shared lock on the round: closing (which takes it exclusively) waits for
     # ballots being cast, and a ballot cast after closing sees the round closed.
     round_ = await session.scalar(
@@ -256,7 +245,7 @@ async def _check_link(
 async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int, int]) -> str:
     """Cast a secret ballot; returns the receipt code. ``scores`` maps option numbers to
     0-5 and must score every option. Stores nothing unless everything is right."""
-    key = _require_key(ctx)
+    key = ctx.ballot_key()
     async with ctx.transaction() as session:
         link, round_, _person = await _check_link(session, ctx, signed_link)
         row = _scores_in_order(_options(round_), scores)
@@ -324,7 +313,7 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
     key is destroyed and the old storage scrubbed; if the scrub cannot finish yet, the
     view says so (``cleaned_up``) and it is retried (services/ballot_cleanup.py).
     """
-    key = _require_key(ctx)
+    key = ctx.ballot_key()
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         round_ = await current_round(session, meeting, lock=True)

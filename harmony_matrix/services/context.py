@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from harmony_matrix.config import Config, PartySettings
 from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.errors import RuleViolation
+from harmony_matrix.i18n import _
 from harmony_matrix.storage.database import make_engine, make_sessions
 from harmony_matrix.storage.key_store import RoundKeyStore
 
@@ -49,6 +51,17 @@ class ServiceContext:
             ballot_open_hours=config.security.ballot_open_hours,
             ballot_keys_path=Path(config.security.ballot_keys_path),
         )
+
+    def ballot_key(self) -> bytes:
+        """The secret key, which signs ballot links and seals ballots; refused if short."""
+        if len(self.secret_key) < 16:
+            raise RuleViolation(
+                _(
+                    "Ballots need a secret key of at least 16 characters: set [security] "
+                    "secret_key or secret_key_file in the configuration."
+                )
+            )
+        return self.secret_key
 
     @property
     def round_keys(self) -> RoundKeyStore:

@@ -95,13 +95,19 @@ def postgresql_only(demo):
     return demo
 
 
+def _reader_holding_a_snapshot(path) -> sqlite3.Connection:
+    """Another process in the middle of a read (the web companion serving a page)."""
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM people").fetchall()
+    return reader
+
+
 async def test_sqlite_clean_up_waits_for_a_reader_and_empties_the_wal(sqlite_only, caplog):
     ctx = sqlite_only
     ref, sealed, _public = await _cast_all(ctx)
     path = raw.sqlite_path(ctx.engine)
-    reader = sqlite3.connect(path, isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM people").fetchall()  # holds an old snapshot
+    reader = _reader_holding_a_snapshot(path)
     closing = asyncio.create_task(ballots.close_ballot(ctx, ANA, ref))
     await asyncio.sleep(2.5)
     reader.execute("COMMIT")  # the web companion's request ends
@@ -119,9 +125,7 @@ async def test_sqlite_clean_up_that_cannot_finish_is_an_error_and_is_retried(sql
     ctx = sqlite_only
     ref, sealed, _public = await _cast_all(ctx)
     path = raw.sqlite_path(ctx.engine)
-    reader = sqlite3.connect(path, isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM people").fetchall()
+    reader = _reader_holding_a_snapshot(path)
     with caplog.at_level(logging.WARNING):
         closed = await ballots.close_ballot(ctx, ANA, ref)
     assert closed.status.value == "closed" and not closed.cleaned_up
