@@ -61,7 +61,8 @@ async def clean_up_after_close(
         except ScrubIncomplete as error:
             reason = str(error)
             log.warning("ballot clean-up, attempt %s of %s: %s", attempt + 1, attempts, reason)
-            await asyncio.sleep(first_delay * 2**attempt)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(first_delay * 2**attempt)
             continue
         async with ctx.transaction() as session:
             await session.execute(
