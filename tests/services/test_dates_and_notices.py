@@ -331,3 +331,23 @@ async def test_a_follow_on_moot_needs_an_earlier_meeting_that_decided(demo, cloc
         stored = await meeting_by_ref(session, follow.ref)
         assert stored.trigger == "earlier_decision"
         assert meeting_ref(stored.earlier_meeting_id) == decided
+
+
+async def test_a_notice_recorded_before_versioning_counts_as_out_of_date(demo, clock):
+    """An informing step written before notices were versioned holds the date only: it
+    says nothing of the place or the provisions, so members are informed once more."""
+    from harmony_matrix.storage.models import PreparationRecord
+
+    ref = await _moot_set_ahead(demo, days=2)
+    starts = await _starts_at(demo, ref)
+    async with demo.transaction() as session:
+        record = await session.scalar(
+            select(PreparationRecord).where(PreparationRecord.step == PreparationStep.INFORMED)
+        )
+        record.note = starts.isoformat()
+    clock.current = starts
+    with pytest.raises(RuleViolation) as caught:
+        await roll_call.open_meeting(demo, ANA, ref)
+    assert "the date and time, the place" in caught.value.message.render("en")
+    assert await preparation.notify(demo, ANA, ref) > 10
+    await roll_call.open_meeting(demo, ANA, ref)
