@@ -5,6 +5,7 @@ Errors name the setting: "Error in configuration at 'rules.petition_share': ..."
 
 from __future__ import annotations
 
+import enum
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.constitution.interpretations import InvalidRule, Rules
 from harmony_matrix.errors import InvalidInput
 from harmony_matrix.i18n import _, available_languages
 
@@ -140,6 +141,8 @@ def _build_section(section: str, section_class: Any, values: dict[str, Any]) -> 
         kwargs[key] = _coerce(f"{section}.{key}", value, default)
     try:
         return section_class(**kwargs)
+    except InvalidRule as error:
+        raise _config_error(f"{section}.{error.name}", error.reason) from error
     except ValueError as error:
         raise _config_error(section, _("%(reason)s", reason=str(error))) from error
 
@@ -161,6 +164,8 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
             return int(value)
         if isinstance(default, Fraction):
             return parse_share(value)
+        if isinstance(default, enum.Enum):
+            return str(value)  # the section refuses an unknown value, naming the allowed ones
         if isinstance(default, str):
             if not isinstance(value, str):
                 raise ValueError(value)

@@ -106,7 +106,8 @@ def test_bad_configuration_and_unreachable_database(tmp_path):
     config = tmp_path / "harmony.toml"
     config.write_text("[rules]\nminimum_quorum_share = '5%'\n")
     result = harmony("--config", str(config), "db", "status")
-    assert result.returncode == 2 and "Error in configuration at 'rules'" in result.stderr
+    assert result.returncode == 2
+    assert "Error in configuration at 'rules.minimum_quorum_share'" in result.stderr
     unreachable = harmony("db", "status", database="postgresql://nobody@127.0.0.1:1/none")
     assert unreachable.returncode == 1 and "Cannot use the database" in unreachable.stderr
     wrong = harmony("db", "status", database="mysql://x@y/z")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.errors import RuleViolation
-from harmony_matrix.i18n import Message, _, join, list_of
+from harmony_matrix.i18n import Message, _, _n, format_datetime, join, list_of, localised
 
 
 class PreparationStep(enum.StrEnum):
@@ -45,6 +46,32 @@ class Phase(enum.StrEnum):
 
 
 FINISHED = frozenset({Phase.CONSENSUS, Phase.CANCELLED})
+
+
+class NoticeItem(enum.StrEnum):
+    """What the notice to eligible members says about where and when.
+
+    Clause: "clear communication of time, date, and location with available support
+    materials for those who may struggle to plan routes and journeys", with "proper
+    provisions ... to enable the disabled to attend". A change to any of them needs a
+    new notice.
+    """
+
+    WHEN = "when"
+    PLACE = "place"
+    ONLINE = "online"
+    ACCESS = "access"
+    ROUTE = "route"
+
+
+def notice_item_name(item: NoticeItem) -> Message:
+    return {
+        NoticeItem.WHEN: _("the date and time"),
+        NoticeItem.PLACE: _("the place"),
+        NoticeItem.ONLINE: _("the online link"),
+        NoticeItem.ACCESS: _("the accessibility provisions"),
+        NoticeItem.ROUTE: _("the help with routes"),
+    }[item]
 
 
 def step_name(step: PreparationStep) -> Message:
@@ -89,34 +116,102 @@ def check_can_open(
     done: Collection[PreparationStep],
     rules: Rules,
     *,
-    informed_of_date: bool,
+    changed_since_notice: Collection[NoticeItem],
+    now: datetime,
+    starts_at: datetime | None,
+    timezone: str,
 ) -> None:
     """Opening the meeting (the fifth step) starts the discussion phase.
 
     The first four steps come first: the constitution lists them as the method
-    "regardless of the type of meeting". Members must also have been told the date as
-    it now stands ("clear communication of time, date, and location"): informing them
-    before the date was set, or before it changed, is not enough.
-    ``rules.require_preparation`` turns these checks off.
+    "regardless of the type of meeting". Members must also have been told the date,
+    time, place, link and provisions as they now stand ("clear communication of time,
+    date, and location"): a notice sent before any of them changed is not enough.
+    ``rules.require_preparation`` turns these checks off. The announced start is kept
+    either way: a meeting is held on "the planned day of the Thing or Moot".
     """
     _require_phase(
         current, (Phase.PLANNING,), _("A meeting is opened once, when its planning is done.")
     )
-    if not rules.require_preparation:
+    if rules.require_preparation:
+        missing = [step for step in BEFORE_OPENING if step not in done]
+        if missing:
+            raise RuleViolation(
+                _(
+                    "The meeting cannot open yet. Still to do: %(steps)s.",
+                    steps=list_of(step_name(step) for step in missing),
+                )
+            )
+    check_notice_current(changed_since_notice, rules, continuation=False)
+    check_started(now, starts_at, rules, timezone)
+
+
+def check_notice_current(
+    changed_since_notice: Collection[NoticeItem], rules: Rules, *, continuation: bool
+) -> None:
+    """Everyone eligible was told of the notice as it stands: before the meeting opens,
+    and before a vote continued on a later date begins ("the debate and vote phases
+    shall be repeated, if necessary at a later date": the later date is announced like
+    the first). Off with ``rules.require_preparation``, like the other steps."""
+    if not rules.require_preparation or not changed_since_notice:
         return
-    missing = [step for step in BEFORE_OPENING if step not in done]
-    if missing:
+    changed = list_of(notice_item_name(item) for item in NoticeItem if item in changed_since_notice)
+    if continuation:
         raise RuleViolation(
             _(
-                "The meeting cannot open yet. Still to do: %(steps)s.",
-                steps=list_of(step_name(step) for step in missing),
+                "Eligible members were informed before these changed: %(changed)s. Inform "
+                "them again before the vote continues.",
+                changed=changed,
             )
         )
-    if not informed_of_date:
+    raise RuleViolation(
+        _(
+            "Eligible members were informed before these changed: %(changed)s. Inform "
+            "them again before the meeting opens.",
+            changed=changed,
+        )
+    )
+
+
+def check_started(now: datetime, starts_at: datetime | None, rules: Rules, timezone: str) -> None:
+    """Nothing begins before its announced start, less ``rules.opening_margin_minutes``.
+
+    Clause: members are informed "on the planned day of the Thing or Moot"; a meeting
+    that opened and decided days before it would decide without them. Without a date
+    (preparation recorded elsewhere) there is nothing to wait for.
+    """
+    if starts_at is None:
+        return
+    margin = rules.opening_margin_minutes
+    if now < starts_at - timedelta(minutes=margin):
         raise RuleViolation(
-            _(
-                "The date changed after eligible members were informed. Inform them of "
-                "the new date before the meeting opens."
+            _n(
+                "It is too early: the meeting is announced for %(when)s and may begin at "
+                "most %(count)s minute before then.",
+                "It is too early: the meeting is announced for %(when)s and may begin at "
+                "most %(count)s minutes before then.",
+                margin,
+                when=localised(lambda language: format_datetime(starts_at, language, timezone)),
+            )
+        )
+
+
+def check_can_follow_on(earlier: Phase, earlier_ref: str) -> None:
+    """Clause: a Thing or Moot "may also arise as a result of the determination of a
+    previous Thing or Moot". Only a meeting that determined something (reached
+    consensus) can lead to another; any assembly's, any kind of meeting."""
+    if earlier is not Phase.CONSENSUS:
+        raise RuleViolation(
+            join(
+                [
+                    _(
+                        "Meeting %(ref)s has not reached consensus, so no meeting can "
+                        "follow from its decision.",
+                        ref=earlier_ref,
+                    ),
+                    phase_state(earlier),
+                ],
+                separator=" ",
             )
         )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.constitution.interpretations import DaysCountedFrom, Rules
 from harmony_matrix.errors import InvalidInput, RuleViolation
 from harmony_matrix.i18n import Message, _, _n, join
 
@@ -45,12 +45,23 @@ def date_limit_days(kind: MeetingKind, rules: Rules) -> int | None:
     return rules.thing_date_limit_days
 
 
+def days_counted_from(kind: MeetingKind, rules: Rules) -> DaysCountedFrom:
+    """A Thing's limit counts "from the date when its planning was triggered"; a Moot's
+    "further than 14 days away" counts as the party chose (``moot_days_counted_from``)."""
+    if kind is MeetingKind.ASSEMBLY_MOOT:
+        return rules.moot_days_counted_from
+    return DaysCountedFrom.TRIGGER
+
+
 @dataclass(frozen=True)
 class DateCheck:
     days_after_trigger: int
     limit_days: int | None
     #: True when the date is beyond the limit: the explanation must be published.
     explanation_required: bool
+    #: What the limit was counted from, and the days counted (compared with the limit).
+    counted_from: DaysCountedFrom
+    days_counted: int
 
 
 def check_date(
@@ -60,30 +71,44 @@ def check_date(
     explanation: str | None,
     rules: Rules,
     timezone: str,
+    *,
+    scheduled_at: datetime,
 ) -> DateCheck:
-    """Check a proposed date against the limit for the kind of meeting.
+    """Check a proposed date, set at ``scheduled_at``, against the limit for the kind of
+    meeting.
 
     Interpretation 5: days are counted between calendar dates in the party's timezone,
     so a Moot triggered on the 1st may be held at any time on the 15th. Going beyond the
     limit is allowed only with a written explanation, which is published.
     """
-    if starts_at.tzinfo is None or triggered_at.tzinfo is None:
+    if starts_at.tzinfo is None or triggered_at.tzinfo is None or scheduled_at.tzinfo is None:
         raise ValueError("dates must carry a timezone")
     if starts_at <= triggered_at:
         raise RuleViolation(_("The meeting must be after its planning was triggered."))
     zone = ZoneInfo(timezone)
-    days = (starts_at.astimezone(zone).date() - triggered_at.astimezone(zone).date()).days
+
+    def days_from(moment: datetime) -> int:
+        return (starts_at.astimezone(zone).date() - moment.astimezone(zone).date()).days
+
+    counted_from = days_counted_from(kind, rules)
+    days_after_trigger = days_from(triggered_at)
+    if counted_from is DaysCountedFrom.SCHEDULING:
+        days = days_from(scheduled_at)
+        how_far = _n("This date is %(count)s day away.", "This date is %(count)s days away.", days)
+    else:
+        days = days_after_trigger
+        how_far = _n(
+            "This date is %(count)s day after planning began.",
+            "This date is %(count)s days after planning began.",
+            days,
+        )
     limit = date_limit_days(kind, rules)
     beyond = limit is not None and days > limit
     if beyond and not (explanation and explanation.strip()):
         raise RuleViolation(
             join(
                 [
-                    _n(
-                        "This date is %(count)s day after planning began.",
-                        "This date is %(count)s days after planning began.",
-                        days,
-                    ),
+                    how_far,
                     _n(
                         "The limit is %(count)s day.",
                         "The limit is %(count)s days.",
@@ -97,7 +122,13 @@ def check_date(
                 separator=" ",
             )
         )
-    return DateCheck(days_after_trigger=days, limit_days=limit, explanation_required=beyond)
+    return DateCheck(
+        days_after_trigger=days_after_trigger,
+        limit_days=limit,
+        explanation_required=beyond,
+        counted_from=counted_from,
+        days_counted=days,
+    )
 
 
 def check_originator_available(day: date, unavailable_days: Collection[date]) -> None:

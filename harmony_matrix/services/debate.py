@@ -32,6 +32,7 @@ from harmony_matrix.services.membership import (
     record_activity,
     standing,
 )
+from harmony_matrix.services.preparation import changed_since_notice, is_continuation
 from harmony_matrix.services.records import audit
 from harmony_matrix.services.roll_call import may_take_part, originator_present, quorum_status
 from harmony_matrix.storage.models import (
@@ -219,15 +220,26 @@ async def options_of(session: AsyncSession, meeting: Meeting) -> list[OptionView
 
 
 async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> MeetingSummary:
-    """Close the debate: one option is consensus at once; two or more go to the vote."""
+    """Close the debate: one option is consensus at once; two or more go to the vote.
+
+    A debate continued after a vote with no clear winner, on a later date, ends only
+    once that date has come and everyone eligible was told of it."""
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        now = ctx.now()
+        if is_continuation(meeting):
+            process.check_notice_current(
+                await changed_since_notice(session, meeting), ctx.rules, continuation=True
+            )
+            process.check_started(now, meeting.starts_at, ctx.rules, ctx.party.timezone)
         options = await options_of(session, meeting)
         status = await quorum_status(session, ctx, meeting)
         next_phase = process.after_debate(
-            meeting.phase, len(options), status.reached, await originator_present(session, meeting)
+            meeting.phase,
+            len(options),
+            status.reached,
+            await originator_present(session, meeting, now),
         )
-        now = ctx.now()
         meeting.phase = next_phase
         if next_phase is Phase.CONSENSUS:
             await consensus.append(

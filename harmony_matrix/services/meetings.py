@@ -221,6 +221,8 @@ async def call_moot(
         assembly = await assembly_by_slug(session, assembly_slug)
         await check_organiser(session, person, [assembly], now)
         earlier = await meeting_by_ref(session, earlier_meeting) if earlier_meeting else None
+        if earlier is not None:
+            process.check_can_follow_on(earlier.phase, meeting_ref(earlier.id))
         meeting = await _create_meeting(
             session,
             ctx,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution import process
 from harmony_matrix.constitution.eligibility import Status
-from harmony_matrix.constitution.process import Phase, PreparationStep
+from harmony_matrix.constitution.interpretations import DaysCountedFrom
+from harmony_matrix.constitution.process import NoticeItem, Phase, PreparationStep
 from harmony_matrix.constitution.scheduling import (
     DateCheck,
     MeetingKind,
@@ -34,8 +36,10 @@ from harmony_matrix.services.meetings import (
     summary,
 )
 from harmony_matrix.services.membership import (
+    GENERAL_SECRETARY,
     eligible_member_ids,
     not_suspended,
+    office_holders,
 )
 from harmony_matrix.services.records import audit, enqueue
 from harmony_matrix.storage.models import (
@@ -81,19 +85,59 @@ def record_step(
 
 
 def date_version(meeting: Meeting) -> str:
-    """What an invitation said about the date; informing is per version."""
+    """The date a published explanation was about (one explanation per date)."""
     return meeting.starts_at.isoformat() if meeting.starts_at else "undated"
 
 
-async def informed_of_current_date(session: AsyncSession, meeting: Meeting) -> bool:
-    found = await session.scalar(
-        select(PreparationRecord.id).where(
+def notice_of(meeting: Meeting) -> dict[str, str]:
+    """What the notice to eligible members says about when and where, item by item."""
+    starts_at = meeting.starts_at.astimezone(UTC).isoformat() if meeting.starts_at else ""
+    return {
+        NoticeItem.WHEN.value: starts_at,
+        NoticeItem.PLACE.value: meeting.place,
+        NoticeItem.ONLINE.value: meeting.online_url,
+        NoticeItem.ACCESS.value: meeting.accessibility,
+        NoticeItem.ROUTE.value: meeting.route_help,
+    }
+
+
+def _notice_note(meeting: Meeting) -> str:
+    """The informing step's note: the notice as sent, so a later change is found."""
+    return json.dumps(notice_of(meeting), sort_keys=True, ensure_ascii=False)
+
+
+async def _notices(session: AsyncSession, meeting: Meeting) -> list[str]:
+    """The notes of every informing step, oldest first."""
+    rows = await session.scalars(
+        select(PreparationRecord.note)
+        .where(
             PreparationRecord.meeting_id == meeting.id,
             PreparationRecord.step == PreparationStep.INFORMED,
-            PreparationRecord.note == date_version(meeting),
         )
+        .order_by(PreparationRecord.id)
     )
-    return found is not None and meeting.starts_at is not None
+    return list(rows)
+
+
+def _changes(told: str | None, meeting: Meeting) -> set[NoticeItem]:
+    """The items the meeting's notice has changed since ``told`` (every item if members
+    were never told, or were told in an older form that recorded the date only)."""
+    try:
+        said = json.loads(told) if told else None
+    except ValueError:
+        said = None
+    if not isinstance(said, dict):
+        return set(NoticeItem)
+    current = notice_of(meeting)
+    return {item for item in NoticeItem if said.get(item.value) != current[item.value]}
+
+
+async def changed_since_notice(session: AsyncSession, meeting: Meeting) -> set[NoticeItem]:
+    """What changed since eligible members were last informed: empty when their last
+    notice is the notice as it stands. Only the last notice counts: members told of a
+    new place, and then not told it moved back, expect the new place."""
+    notices = await _notices(session, meeting)
+    return _changes(notices[-1] if notices else None, meeting)
 
 
 async def record_preparation(
@@ -135,6 +179,10 @@ async def schedule(
     either physically or digitally ... with clear communication of time, date, and
     location with available support materials for those who may struggle to plan routes
     and journeys." A place or a link is required, and so is an accessibility note.
+
+    A continuation after a vote with no clear winner needs ``reason``: why the vote
+    continues on that day. Members are told it when they are informed again, which must
+    happen before the vote continues.
     """
     if not (place.strip() or online_url.strip()):
         raise InvalidInput(_("Give a place (--place) or an online link (--online), or both."))
@@ -150,7 +198,7 @@ async def schedule(
         # "Should there be no clear winner, the debate and vote phases shall be repeated,
         # if necessary at a later date": a meeting back in debate after a vote may be
         # continued on another day. The 14/21-day limit is about the first date only.
-        continuation = meeting.phase is Phase.DEBATE and meeting.vote_round >= 1
+        continuation = is_continuation(meeting)
         if meeting.phase is not Phase.PLANNING and not continuation:
             raise RuleViolation(
                 _(
@@ -162,10 +210,23 @@ async def schedule(
         if starts_at <= now:
             raise RuleViolation(_("The date must be in the future."))
         if continuation:
+            if not reason.strip():
+                raise InvalidInput(
+                    _(
+                        "Say why the vote continues on a later day (--reason). Everyone "
+                        "eligible is told the reason with the new date."
+                    )
+                )
+            if len(reason.strip()) > MAX_TEXT:
+                raise InvalidInput(
+                    _("That is too long (at most %(limit)s characters).", limit=MAX_TEXT)
+                )
             check = DateCheck(
                 days_after_trigger=(starts_at - meeting.planning_triggered_at).days,
                 limit_days=None,
                 explanation_required=False,
+                counted_from=DaysCountedFrom.TRIGGER,
+                days_counted=(starts_at - meeting.planning_triggered_at).days,
             )
         else:
             check = check_date(
@@ -175,6 +236,7 @@ async def schedule(
                 reason,
                 ctx.rules,
                 ctx.party.timezone,
+                scheduled_at=now,
             )
         if meeting.trigger is Trigger.PETITION and meeting.originator_id is not None:
             unavailable = await session.scalars(
@@ -187,7 +249,9 @@ async def schedule(
         meeting.online_url = online_url.strip()
         meeting.accessibility = accessibility.strip()
         meeting.route_help = route_help.strip()
-        meeting.schedule_explanation = reason.strip() if check.explanation_required else ""
+        # A later-than-usual first date, or a continuation: the reason goes to members.
+        explained = check.explanation_required or continuation
+        meeting.schedule_explanation = reason.strip() if explained else ""
         meeting.mode = _mode(meeting.place, meeting.online_url)
         record_step(session, meeting, PreparationStep.DATE_SET, person, now, starts_at.isoformat())
         audit(
@@ -204,18 +268,27 @@ async def schedule(
             # "express explanation of reasoning to the Assembly membership" (a Moot),
             # "to the Membership" (a Thing); invitations repeat it.
             await _tell_everyone(
-                session, ctx, meeting, _explanation_notice(meeting, check), "explain"
+                session,
+                ctx,
+                meeting,
+                _explanation_notice(meeting, check),
+                "explain",
+                date_version(meeting),
             )
         return ScheduleResult(summary(meeting), check)
 
 
 async def _tell_everyone(
-    session: AsyncSession, ctx: ServiceContext, meeting: Meeting, message: Message, topic: str
+    session: AsyncSession,
+    ctx: ServiceContext,
+    meeting: Meeting,
+    message: Message,
+    topic: str,
+    version: str,
 ) -> int:
     """A direct message to every eligible person, in their language, and a notice in each
-    involved assembly's room. Queued once per topic and date; returns the DMs queued."""
+    involved assembly's room. Queued once per topic and version; returns the DMs queued."""
     now = ctx.now()
-    version = date_version(meeting)
     queued = 0
     for recipient in await eligible_people(session, meeting, now):
         queued += await enqueue(
@@ -248,14 +321,23 @@ def _mode(place: str, online_url: str) -> MeetingMode:
 
 
 def _explanation_notice(meeting: Meeting, check: DateCheck) -> Message:
+    if check.counted_from is DaysCountedFrom.SCHEDULING:
+        how_far = _n(
+            "%(ref)s is set %(count)s day ahead.",
+            "%(ref)s is set %(count)s days ahead.",
+            check.days_counted,
+            ref=meeting_ref(meeting.id),
+        )
+    else:
+        how_far = _n(
+            "%(ref)s is set %(count)s day after its planning began.",
+            "%(ref)s is set %(count)s days after its planning began.",
+            check.days_counted,
+            ref=meeting_ref(meeting.id),
+        )
     return join(
         [
-            _n(
-                "%(ref)s is set %(count)s day after its planning began.",
-                "%(ref)s is set %(count)s days after its planning began.",
-                check.days_after_trigger,
-                ref=meeting_ref(meeting.id),
-            ),
+            how_far,
             _n(
                 "The usual limit is %(count)s day.",
                 "The usual limit is %(count)s days.",
@@ -292,32 +374,66 @@ async def eligible_people(session: AsyncSession, meeting: Meeting, at: datetime)
 async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
     """Step two: inform every eligible person by direct message, in their language.
 
-    Sending again after the date changed informs everyone of the new date; sending twice
-    for the same date queues nothing new. Returns how many messages were queued.
+    Sending again after the date, time, place, link, access or route help changed
+    informs everyone again; sending again with nothing changed queues nothing new
+    (except for people who became eligible since). Returns how many were queued.
     """
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         if meeting.phase in process.FINISHED:
             raise RuleViolation(_("This meeting has already finished."))
         now = ctx.now()
-        version = date_version(meeting)
-        queued = await _tell_everyone(session, ctx, meeting, invitation(meeting, ctx), "invite")
-        record_step(session, meeting, PreparationStep.INFORMED, person, now, version)
-        audit(session, now, person, "meeting.notify", meeting_ref(meeting.id), queued=queued)
+        notices = await _notices(session, meeting)
+        changed = _changes(notices[-1] if notices else None, meeting)
+        # The notices are numbered: the same notice is never queued twice to anyone, and
+        # a notice that returns to an earlier wording after a change is a new one.
+        number = len(notices) + 1 if changed else len(notices)
+        queued = await _tell_everyone(
+            session, ctx, meeting, invitation(meeting, ctx), "notice", str(number)
+        )
+        if changed:
+            record_step(
+                session, meeting, PreparationStep.INFORMED, person, now, _notice_note(meeting)
+            )
+        audit(
+            session,
+            now,
+            person,
+            "meeting.notify",
+            meeting_ref(meeting.id),
+            queued=queued,
+            notice=number,
+            changed=sorted(item.value for item in changed),
+        )
         return queued
 
 
+def is_continuation(meeting: Meeting) -> bool:
+    """Back in debate after a vote with no clear winner: "the debate and vote phases
+    shall be repeated, if necessary at a later date"."""
+    return meeting.phase is Phase.DEBATE and meeting.vote_round >= 1
+
+
 def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
-    """The message that informs an eligible person (the second preparation step)."""
-    lines: list[Message] = [
-        _(
+    """The message that informs an eligible person (the second preparation step), or of
+    the date on which a vote with no clear winner continues."""
+    continuation = is_continuation(meeting)
+    if continuation:
+        opening = _(
+            "%(kind)s %(ref)s%(assemblies)s continues: its vote had no clear winner, so "
+            "the debate and the vote are held again.",
+            kind=kind_name(meeting.kind),
+            ref=meeting_ref(meeting.id),
+            assemblies=_in_assemblies(meeting),
+        )
+    else:
+        opening = _(
             "You are invited to take part in %(kind)s %(ref)s%(assemblies)s.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),
-        ),
-        _("Question: %(question)s", question=meeting.question),
-    ]
+        )
+    lines: list[Message] = [opening, _("Question: %(question)s", question=meeting.question)]
     if meeting.starts_at is None:
         lines.append(_("When: the date will be announced."))
     else:
@@ -330,7 +446,11 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
         lines.append(_("Access: %(access)s", access=meeting.accessibility))
     if meeting.route_help:
         lines.append(_("Getting there: %(help)s", help=meeting.route_help))
-    if meeting.schedule_explanation:
+    if meeting.schedule_explanation and continuation:
+        lines.append(
+            _("Why it continues on this date: %(reason)s", reason=meeting.schedule_explanation)
+        )
+    elif meeting.schedule_explanation:
         lines.append(
             _("Why this date is later than usual: %(reason)s", reason=meeting.schedule_explanation)
         )
@@ -349,7 +469,13 @@ def _in_assemblies(meeting: Meeting) -> Message:
 
 
 async def declare_unavailable(ctx: ServiceContext, actor: str, days: Sequence[str]) -> int:
-    """A person (typically a petition's originator) says which days they cannot attend."""
+    """A person (typically a petition's originator) says which days they cannot attend.
+
+    Clause: "The originator of any petition must be present; as such, the Secretary
+    responsible for arranging the Moot ... must take this into account". A meeting their
+    petition called that is already set for one of those days is reported to whoever
+    arranges it, and cannot open on that day (``roll_call.open_meeting``).
+    """
     parsed = []
     for text in days:
         try:
@@ -367,4 +493,70 @@ async def declare_unavailable(ctx: ServiceContext, actor: str, days: Sequence[st
         )
         new = sorted(set(parsed) - known)
         session.add_all(Unavailability(person_id=person.id, day=day) for day in new)
+        await _report_clashes(session, ctx, person, set(new))
         return len(new)
+
+
+async def _report_clashes(
+    session: AsyncSession, ctx: ServiceContext, originator: Person, days: set[date]
+) -> None:
+    """Tell the organisers of each meeting the originator's petition called, still to be
+    held, that it is set for one of ``days``: the person who called it and, for a Party
+    Thing, the General Secretary ("the General Secretary for a Party Moot")."""
+    if not days:
+        return
+    now = ctx.now()
+    zone = ZoneInfo(ctx.party.timezone)
+    meetings = await session.scalars(
+        select(Meeting)
+        .where(
+            Meeting.trigger == Trigger.PETITION,
+            Meeting.originator_id == originator.id,
+            Meeting.starts_at.is_not(None),
+            Meeting.starts_at >= now,
+            Meeting.phase.in_((Phase.PLANNING, Phase.DEBATE)),
+        )
+        .order_by(Meeting.id)
+    )
+    for meeting in meetings:
+        assert meeting.starts_at is not None
+        day = meeting.starts_at.astimezone(zone).date()
+        if day not in days or (meeting.phase is Phase.DEBATE and not is_continuation(meeting)):
+            continue
+        organisers: dict[int, Person] = {}
+        if meeting.called_by_id is not None:
+            caller = await session.get(Person, meeting.called_by_id)
+            if caller is not None:
+                organisers[caller.id] = caller
+        if meeting.kind in (MeetingKind.PARTY_THING, MeetingKind.PARTY_CONFERENCE):
+            for secretary in await office_holders(session, GENERAL_SECRETARY, now):
+                organisers[secretary.id] = secretary
+        message = _(
+            "%(name)s, who started the petition behind %(ref)s, has said they cannot attend "
+            "on %(day)s, the day it is set for. The originator must be present, so the "
+            "meeting cannot be held that day: set another date and inform everyone again.",
+            name=originator.display_name,
+            ref=meeting_ref(meeting.id),
+            day=day.isoformat(),
+        )
+        for organiser in organisers.values():
+            await enqueue(
+                session,
+                now,
+                destination=organiser.matrix_id,
+                is_direct=True,
+                language=organiser.language,
+                message=message,
+                dedupe_key=(
+                    f"unavailable:{meeting.id}:{meeting.starts_at.isoformat()}:{organiser.id}"
+                ),
+            )
+        audit(
+            session,
+            now,
+            originator,
+            "meeting.originator_unavailable",
+            meeting_ref(meeting.id),
+            day=day.isoformat(),
+            told=len(organisers),
+        )

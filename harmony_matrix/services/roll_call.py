@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from harmony_matrix.constitution.quorum import (
     moot_quorum,
     thing_quorum_reached,
 )
+from harmony_matrix.constitution.scheduling import check_originator_available
 from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
 from harmony_matrix.i18n import _
 from harmony_matrix.services.context import ServiceContext
@@ -40,7 +42,7 @@ from harmony_matrix.services.membership import (
     record_activity,
     standing,
 )
-from harmony_matrix.services.preparation import informed_of_current_date, record_step, steps_done
+from harmony_matrix.services.preparation import changed_since_notice, record_step, steps_done
 from harmony_matrix.services.records import audit
 from harmony_matrix.services.voting_rights import grant_right, open_round
 from harmony_matrix.storage.models import (
@@ -50,6 +52,7 @@ from harmony_matrix.storage.models import (
     MeetingAssembly,
     Person,
     Trigger,
+    Unavailability,
 )
 
 
@@ -75,16 +78,24 @@ class QuorumStatus:
 
 
 async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> MeetingSummary:
-    """Step five: the meeting is held. Opens the roll call and the discussion phase."""
+    """Step five: the meeting is held. Opens the roll call and the discussion phase.
+
+    Not before its announced start (less the margin), nor on a day the petition's
+    originator has since said they cannot attend.
+    """
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        now = ctx.now()
         process.check_can_open(
             meeting.phase,
             await steps_done(session, meeting),
             ctx.rules,
-            informed_of_date=await informed_of_current_date(session, meeting),
+            changed_since_notice=await changed_since_notice(session, meeting),
+            now=now,
+            starts_at=meeting.starts_at,
+            timezone=ctx.party.timezone,
         )
-        now = ctx.now()
+        await check_originator_can_attend(session, ctx, meeting)
         links = await session.scalars(
             select(MeetingAssembly).where(MeetingAssembly.meeting_id == meeting.id)
         )
@@ -221,13 +232,36 @@ async def quorum_status(
     )
 
 
-async def originator_present(session: AsyncSession, meeting: Meeting) -> bool:
-    """Clause: "The originator of any petition must be present"."""
+async def check_originator_can_attend(
+    session: AsyncSession, ctx: ServiceContext, meeting: Meeting
+) -> None:
+    """The meeting's day is not one the petition's originator declared, even after the
+    date was set (they may declare it later; the organisers are told then)."""
+    if (
+        meeting.trigger is not Trigger.PETITION
+        or meeting.originator_id is None
+        or meeting.starts_at is None
+    ):
+        return
+    unavailable = await session.scalars(
+        select(Unavailability.day).where(Unavailability.person_id == meeting.originator_id)
+    )
+    day = meeting.starts_at.astimezone(ZoneInfo(ctx.party.timezone)).date()
+    check_originator_available(day, set(unavailable))
+
+
+async def originator_present(session: AsyncSession, meeting: Meeting, at: datetime) -> bool:
+    """Clause: "The originator of any petition must be present". A suspended originator
+    does not count: suspended members "are not eligible to speak, debate, or vote"."""
     if meeting.trigger is not Trigger.PETITION or meeting.originator_id is None:
         return True
     found = await session.scalar(
-        select(Attendance.id).where(
-            Attendance.meeting_id == meeting.id, Attendance.person_id == meeting.originator_id
+        select(Attendance.id)
+        .join(Person, Person.id == Attendance.person_id)
+        .where(
+            Attendance.meeting_id == meeting.id,
+            Attendance.person_id == meeting.originator_id,
+            not_suspended(at),
         )
     )
     return found is not None

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from harmony_matrix.constitution.interpretations import Rules
+from harmony_matrix.constitution.interpretations import DaysCountedFrom, Rules
 from harmony_matrix.constitution.scheduling import (
     MeetingKind,
     check_date,
@@ -35,14 +35,16 @@ def at(day: int, hour: int = 19, month: int = 11) -> datetime:
 )
 def test_date_limits(kind, starts, days, allowed_without_reason):
     if allowed_without_reason:
-        check = check_date(kind, TRIGGERED, starts, None, RULES, TZ)
-        assert check.days_after_trigger == days
+        check = check_date(kind, TRIGGERED, starts, None, RULES, TZ, scheduled_at=TRIGGERED)
+        assert check.days_after_trigger == days == check.days_counted
         assert not check.explanation_required
     else:
         with pytest.raises(RuleViolation) as caught:
-            check_date(kind, TRIGGERED, starts, "  ", RULES, TZ)
+            check_date(kind, TRIGGERED, starts, "  ", RULES, TZ, scheduled_at=TRIGGERED)
         assert f"{days} days" in str(caught.value.message)
-        check = check_date(kind, TRIGGERED, starts, "The hall is booked until then.", RULES, TZ)
+        check = check_date(
+            kind, TRIGGERED, starts, "The hall is booked until then.", RULES, TZ, scheduled_at=at(2)
+        )
         assert check.explanation_required
         assert check.days_after_trigger == days
 
@@ -52,25 +54,64 @@ def test_days_are_counted_in_the_party_timezone():
     triggered = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)
     assert (
         check_date(
-            MeetingKind.ASSEMBLY_MOOT, triggered, at(16, 23), None, RULES, TZ
+            MeetingKind.ASSEMBLY_MOOT,
+            triggered,
+            at(16, 23),
+            None,
+            RULES,
+            TZ,
+            scheduled_at=triggered,
         ).days_after_trigger
         == 14
     )
     # In summer London is UTC+1: 23:30 UTC on 1 July is already 2 July.
     summer = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
-    check = check_date(MeetingKind.ASSEMBLY_MOOT, summer, at(16, 10, month=7), None, RULES, TZ)
+    check = check_date(
+        MeetingKind.ASSEMBLY_MOOT, summer, at(16, 10, month=7), None, RULES, TZ, scheduled_at=summer
+    )
     assert check.days_after_trigger == 14
 
 
 def test_meeting_must_follow_the_trigger():
     with pytest.raises(RuleViolation):
-        check_date(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, TRIGGERED, None, RULES, TZ)
+        check_date(
+            MeetingKind.ASSEMBLY_MOOT, TRIGGERED, TRIGGERED, None, RULES, TZ, scheduled_at=TRIGGERED
+        )
 
 
 def test_configurable_limit():
     rules = Rules(moot_date_limit_days=7)
     with pytest.raises(RuleViolation):
-        check_date(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, at(9), None, rules, TZ)
+        check_date(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, at(9), None, rules, TZ, scheduled_at=at(2))
+
+
+@pytest.mark.parametrize("kind", list(MeetingKind))
+def test_which_day_the_moot_limit_counts_from(kind):
+    """A Moot "further than 14 days away": by default from the call, like the Thing's
+    "21 days from the date when its planning was triggered"; configurable to count from
+    the day the date is set."""
+    scheduled = at(11)  # ten days after the call
+    starts = at(25)  # 24 days after the call, 14 days after the date was set
+    from_scheduling = Rules(moot_days_counted_from=DaysCountedFrom.SCHEDULING)
+    if kind is MeetingKind.ASSEMBLY_MOOT:
+        with pytest.raises(RuleViolation, match="24 days after planning began"):
+            check_date(kind, TRIGGERED, starts, None, RULES, TZ, scheduled_at=scheduled)
+        check = check_date(
+            kind, TRIGGERED, starts, None, from_scheduling, TZ, scheduled_at=scheduled
+        )
+        assert (check.days_counted, check.counted_from) == (14, DaysCountedFrom.SCHEDULING)
+        assert check.days_after_trigger == 24 and not check.explanation_required
+        with pytest.raises(RuleViolation, match="15 days away"):
+            check_date(kind, TRIGGERED, at(26), None, from_scheduling, TZ, scheduled_at=scheduled)
+    elif kind is MeetingKind.PARTY_CONFERENCE:
+        check = check_date(
+            kind, TRIGGERED, starts, None, from_scheduling, TZ, scheduled_at=scheduled
+        )
+        assert check.counted_from is DaysCountedFrom.TRIGGER
+    else:
+        # A Thing always counts from its trigger: the clause says so.
+        with pytest.raises(RuleViolation, match="24 days after planning began"):
+            check_date(kind, TRIGGERED, at(25), None, from_scheduling, TZ, scheduled_at=scheduled)
 
 
 def test_originator_must_be_available():

@@ -29,8 +29,11 @@ OWG = "operational-working-group"
 DAS = "disability-activism-society"
 
 
-async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA) -> str:
-    """A Moot with the four preparation steps done, set 10 days ahead."""
+async def prepared_moot(
+    ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA, *, wait_for_start: bool = True
+) -> str:
+    """A Moot with the four preparation steps done, set 10 days ahead; unless told not
+    to, the clock then moves on to its start, so that it may open."""
     called = await meetings.call_moot(ctx, actor, slug, "Should we publish a monthly newsletter?")
     await preparation.record_preparation(
         ctx, actor, called.ref, PreparationStep.FACTS, "Survey results"
@@ -48,7 +51,16 @@ async def prepared_moot(ctx: ServiceContext, slug: str = MEDIA, actor: str = ANA
         accessibility="Step-free entrance, hearing loop, live captions online",
     )
     await preparation.notify(ctx, actor, called.ref)
+    if wait_for_start:
+        await to_start(ctx, called.ref)
     return called.ref
+
+
+async def to_start(ctx: ServiceContext, ref: str) -> None:
+    """Move the tests' clock to the meeting's announced start: nothing opens earlier."""
+    starts_at = (await meetings.meeting_summary(ctx, ref)).starts_at
+    assert starts_at is not None and starts_at >= ctx.now()
+    ctx.clock.current = starts_at  # type: ignore[attr-defined]  # the tests' Clock
 
 
 async def row_counts(ctx: ServiceContext) -> dict[str, int]:

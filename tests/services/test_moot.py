@@ -31,6 +31,7 @@ from .helpers import (
     OUTSIDER_PARTICIPANT,
     prepared_moot,
     row_counts,
+    to_start,
 )
 
 
@@ -76,10 +77,17 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert again.phase is Phase.DEBATE
     later = ctx.now() + timedelta(days=30)  # no 14-day limit for a continuation
     continued = await preparation.schedule(
-        ctx, ANA, ref, later, online_url="https://meet.example/2", accessibility="Captions"
+        ctx,
+        ANA,
+        ref,
+        later,
+        online_url="https://meet.example/2",
+        accessibility="Captions",
+        reason="Members asked for time to read the two options",
     )
     assert continued.meeting.starts_at == later and not continued.check.explanation_required
     assert await preparation.notify(ctx, ANA, ref) > 0
+    await to_start(ctx, ref)
     assert (await debate.end_debate(ctx, ANA, ref)).vote_round == 2
     done = await debate.conclude_vote(ctx, ANA, ref, winner=merged)
     assert done.phase is Phase.CONSENSUS
@@ -186,13 +194,14 @@ async def test_suspended_and_outsiders_cannot_take_part(demo):
 
 
 async def test_members_must_be_told_the_date_as_it_stands(demo):
-    ref = await prepared_moot(demo)
+    ref = await prepared_moot(demo, wait_for_start=False)
     await preparation.schedule(
         demo, ANA, ref, demo.now() + timedelta(days=12), place="Hall", accessibility="Ramp"
     )
-    with pytest.raises(RuleViolation, match="new date"):
+    with pytest.raises(RuleViolation, match="the date and time"):
         await roll_call.open_meeting(demo, ANA, ref)
     await preparation.notify(demo, ANA, ref)
+    await to_start(demo, ref)
     assert (await roll_call.open_meeting(demo, ANA, ref)).phase is Phase.DISCUSSION
     # An open meeting that has not voted cannot be moved.
     with pytest.raises(RuleViolation, match="no clear winner"):
@@ -203,12 +212,9 @@ async def test_members_must_be_told_the_date_as_it_stands(demo):
 
 async def test_cancel_and_follow_on_meetings(demo):
     first = await meetings.call_moot(demo, ANA, MEDIA, "First question")
-    follow = await meetings.call_moot(demo, ANA, MEDIA, "Follow-up", earlier_meeting=first.ref)
-    async with demo.transaction() as session:
-        from harmony_matrix.services.lookup import meeting_by_ref
-
-        stored = await meeting_by_ref(session, follow.ref)
-        assert stored.trigger == "earlier_decision" and stored.earlier_meeting_id == 1
+    # Nothing follows from a meeting that has decided nothing (see test_dates_and_notices).
+    with pytest.raises(RuleViolation, match="consensus"):
+        await meetings.call_moot(demo, ANA, MEDIA, "Follow-up", earlier_meeting=first.ref)
     with pytest.raises(InvalidInput):
         await meetings.cancel_meeting(demo, ANA, first.ref, " ")
     cancelled = await meetings.cancel_meeting(demo, ANA, first.ref, "Duplicate")

@@ -25,6 +25,7 @@ from .helpers import (
     MEDIA,
     OUTSIDER_MEMBER,
     row_counts,
+    to_start,
 )
 
 
@@ -85,6 +86,7 @@ async def test_petition_reaches_its_threshold_and_calls_a_party_thing(demo, cloc
     for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
         await preparation.record_preparation(demo, ANA, thing.ref, step, "Ready")
     await preparation.notify(demo, ANA, thing.ref)
+    await to_start(demo, thing.ref)
     await roll_call.open_meeting(demo, ANA, thing.ref)
     await roll_call.record_attendance(demo, ANA, thing.ref)
     # A Party Thing decides for the Membership: Participants do not take part.
@@ -172,6 +174,7 @@ async def test_a_thing_needs_the_quorum_of_every_assembly(demo):
     for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
         await preparation.record_preparation(demo, CHLOE, thing.ref, step, "Ready")
     await preparation.notify(demo, ANA, thing.ref)
+    await to_start(demo, thing.ref)
     await roll_call.open_meeting(demo, ANA, thing.ref)
     # Chloé is in both assemblies and is counted for each.
     for who in (ANA, CHLOE, GWEN, ELIF, FARAH, HAMZA):
