@@ -7,6 +7,10 @@ from fractions import Fraction
 
 FIFTEEN_PERCENT = Fraction(15, 100)
 
+#: Who may call an Assembly Moot (``[rules] moot_called_by``).
+MOOT_CALLED_BY_MEMBERS = "members"
+MOOT_CALLED_BY_SECRETARIES = "secretaries"
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -34,6 +38,10 @@ class Rules:
     #: The preparation steps (facts, informing, materials, date) must be recorded before
     #: a meeting is opened. A party that records them elsewhere may turn this off.
     require_preparation: bool = True
+    #: "Members may call for either kind of decision-making process": any non-suspended
+    #: member of an assembly may call its Moot (its secretaries are told and prepare
+    #: it); "secretaries" keeps calling to its secretaries and the General Secretary.
+    moot_called_by: str = MOOT_CALLED_BY_MEMBERS
 
     def __post_init__(self) -> None:
         # Config validation reports these with their config path; this guards direct use.
@@ -46,3 +54,5 @@ class Rules:
             raise ValueError("petition_share must be above 0 and at most 1")
         if self.active_days < 0 or self.moot_date_limit_days < 0 or self.thing_date_limit_days < 0:
             raise ValueError("day counts may not be negative")
+        if self.moot_called_by not in (MOOT_CALLED_BY_MEMBERS, MOOT_CALLED_BY_SECRETARIES):
+            raise ValueError('moot_called_by must be "members" or "secretaries"')

@@ -28,6 +28,7 @@ from harmony_matrix.services.lookup import (
 from harmony_matrix.services.meetings import (
     MeetingSummary,
     acting_person,
+    check_agreed,
     check_organiser,
     meeting_for_organiser,
     summary,
@@ -78,6 +79,7 @@ async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
     """Step five: the meeting is held. Opens the roll call and the discussion phase."""
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        check_agreed(meeting)
         process.check_can_open(
             meeting.phase,
             await steps_done(session, meeting),
