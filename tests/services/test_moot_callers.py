@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from harmony_matrix.errors import NotAllowed
+from harmony_matrix.config import load_config
+from harmony_matrix.errors import InvalidInput, NotAllowed
 from harmony_matrix.services import meetings, preparation
 from harmony_matrix.storage.models import OutboxMessage
 
@@ -50,3 +51,11 @@ async def test_secretaries_only_when_the_party_says_so(demo):
     assert (await meetings.call_moot(demo, ANA, MEDIA, "Q?")).ref == "M-1"
     with pytest.raises(ValueError, match="moot_called_by"):
         replace(demo.rules, moot_called_by="anyone")
+
+
+def test_the_setting_is_read_and_checked():
+    assert load_config(None, {}).rules.moot_called_by == "members"
+    chosen = load_config(None, {"HARMONY_RULES__MOOT_CALLED_BY": "secretaries"})
+    assert chosen.rules.moot_called_by == "secretaries"
+    with pytest.raises(InvalidInput, match="moot_called_by"):
+        load_config(None, {"HARMONY_RULES__MOOT_CALLED_BY": "anyone"})
