@@ -345,8 +345,16 @@ async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Outp
     if not entries:
         output.say(_("No consensus has been recorded yet."))
     for entry in entries:
-        output.say(
+        line = (
             _(
+                "#%(number)s %(meeting)s: %(question)s → %(outcome)s (Party Consensus)",
+                number=entry.number,
+                meeting=entry.meeting_ref,
+                question=entry.question,
+                outcome=entry.outcome,
+            )
+            if entry.party_consensus
+            else _(
                 "#%(number)s %(meeting)s: %(question)s → %(outcome)s",
                 number=entry.number,
                 meeting=entry.meeting_ref,
@@ -354,6 +362,7 @@ async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Outp
                 outcome=entry.outcome,
             )
         )
+        output.say(line)
     return EXIT_OK
 
 

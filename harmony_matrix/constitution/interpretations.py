@@ -32,6 +32,11 @@ class InvalidRule(ValueError):
         self.reason = reason
 
 
+#: Who may call an Assembly Moot (``[rules] moot_called_by``).
+MOOT_CALLED_BY_MEMBERS = "members"
+MOOT_CALLED_BY_SECRETARIES = "secretaries"
+
+
 @dataclass(frozen=True)
 class Rules:
     """Defaults for every interpretation; the party may change them in ``[rules]``.
@@ -66,6 +71,10 @@ class Rules:
     #: "The planned day of the Thing or Moot": a meeting opens (and a continued vote
     #: begins) no earlier than this many minutes before its announced start.
     opening_margin_minutes: int = 30
+    #: "Members may call for either kind of decision-making process": any non-suspended
+    #: member of an assembly may call its Moot (its secretaries are told and prepare
+    #: it); "secretaries" keeps calling to its secretaries and the General Secretary.
+    moot_called_by: str = MOOT_CALLED_BY_MEMBERS
 
     def __post_init__(self) -> None:
         # Each refusal names its setting, so the configuration reports its path.
@@ -101,3 +110,11 @@ class Rules:
                 ),
             ) from error
         object.__setattr__(self, "moot_days_counted_from", counted_from)
+        if self.moot_called_by not in (MOOT_CALLED_BY_MEMBERS, MOOT_CALLED_BY_SECRETARIES):
+            raise InvalidRule(
+                "moot_called_by",
+                _(
+                    "must be one of: %(values)s",
+                    values=f"{MOOT_CALLED_BY_MEMBERS}, {MOOT_CALLED_BY_SECRETARIES}",
+                ),
+            )

@@ -98,7 +98,7 @@ def _options(round_: BallotRound) -> tuple[BallotOption, ...]:
     return tuple(BallotOption(int(o["number"]), str(o["text"])) for o in round_.options)
 
 
-async def _view(session: AsyncSession, meeting: Meeting, round_: BallotRound) -> RoundView:
+async def round_view(session: AsyncSession, meeting: Meeting, round_: BallotRound) -> RoundView:
     eligible = await session.scalar(
         select(func.count()).select_from(VotingRight).where(VotingRight.round_id == round_.id)
     )
@@ -185,7 +185,7 @@ async def _open(
         for voter in present:
             await grant_right(session, ctx.now(), meeting, round_, voter)
         audit(session, now, person, "ballot.open", meeting_ref(meeting.id), round=round_.number)
-        return await _view(session, meeting, round_)
+        return await round_view(session, meeting, round_)
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ async def round_status(ctx: ServiceContext, ref: str) -> RoundView:
         round_ = await current_round(session, meeting)
         if round_ is None:
             raise NotFound(_("%(ref)s has no ballot in this vote.", ref=meeting_ref(meeting.id)))
-        return await _view(session, meeting, round_)
+        return await round_view(session, meeting, round_)
 
 
 async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> RoundView:
@@ -322,7 +322,7 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
                 _("There is no open ballot in %(ref)s.", ref=meeting_ref(meeting.id))
             )
         now = ctx.now()
-        view = await _view(session, meeting, round_)
+        view = await round_view(session, meeting, round_)
         if round_.closes_at is not None and now < round_.closes_at and view.cast < view.eligible:
             # The announced closing time is a promise to every voter.
             raise RuleViolation(
@@ -341,7 +341,7 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
         round_.status = BallotRoundStatus.CLOSED
         round_.closed_at = now
         round_.result = result.to_json()
-        winner = _winner_number(options, result)
+        winner = winner_number(options, result)
         audit(
             session,
             now,
@@ -358,7 +358,7 @@ async def close_ballot(ctx: ServiceContext, actor: str | None, ref: str) -> Roun
         meeting = await meeting_by_ref(session, meeting_ref(meeting.id))
         closed = await session.get(BallotRound, round_id)
         assert closed is not None
-        return await _view(session, meeting, closed)
+        return await round_view(session, meeting, closed)
 
 
 async def _open_sealed_ballots(
@@ -422,7 +422,7 @@ def count(options: tuple[BallotOption, ...], rows: list[list[int]]) -> StarResul
     return tabulate(scores, [o.label for o in options])
 
 
-def _winner_number(options: tuple[BallotOption, ...], result: StarResult) -> int | None:
+def winner_number(options: tuple[BallotOption, ...], result: StarResult) -> int | None:
     if result.winner is None:
         return None
     return next(o.number for o in options if o.label == result.winner)

@@ -28,19 +28,28 @@ def record_hash(
     assemblies: str,
     recorded_at: datetime,
     recorded_by: int | None,
+    party_consensus: bool = False,
 ) -> str:
-    """SHA-256 over a canonical JSON form of the entry and the previous hash."""
+    """SHA-256 over a canonical JSON form of the entry and the previous hash.
+
+    ``party_consensus`` is part of the hash only when true: entries written before the
+    field existed (all false) keep their hashes, and a true one cannot be made false
+    (or the reverse) without breaking the chain.
+    """
+    fields: dict[str, object] = {
+        "previous": previous_hash,
+        "meeting": meeting_id,
+        "question": question,
+        "outcome": outcome,
+        "method": method,
+        "assemblies": assemblies,
+        "recorded_at": recorded_at.isoformat(timespec="microseconds"),
+        "recorded_by": recorded_by,
+    }
+    if party_consensus:
+        fields["party_consensus"] = True
     canonical = json.dumps(
-        {
-            "previous": previous_hash,
-            "meeting": meeting_id,
-            "question": question,
-            "outcome": outcome,
-            "method": method,
-            "assemblies": assemblies,
-            "recorded_at": recorded_at.isoformat(timespec="microseconds"),
-            "recorded_by": recorded_by,
-        },
+        fields,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
@@ -55,6 +64,8 @@ async def append(
     method: ConsensusMethod,
     actor: Person | None,
     at: datetime,
+    *,
+    party_consensus: bool = False,
 ) -> ConsensusRecord:
     """Add an entry after the latest one.
 
@@ -77,6 +88,7 @@ async def append(
         assemblies=assemblies,
         recorded_at=at,
         recorded_by_id=actor.id if actor else None,
+        party_consensus=party_consensus,
         previous_hash=previous,
         hash=record_hash(
             previous_hash=previous,
@@ -87,6 +99,7 @@ async def append(
             assemblies=assemblies,
             recorded_at=at,
             recorded_by=actor.id if actor else None,
+            party_consensus=party_consensus,
         ),
     )
     session.add(record)
@@ -104,6 +117,8 @@ class ConsensusEntry:
     assemblies: tuple[str, ...]
     recorded_at: datetime
     hash: str
+    #: Produced by a Moot of the assembly with primary remit for its topic.
+    party_consensus: bool = False
 
 
 async def list_consensus(
@@ -121,6 +136,7 @@ async def list_consensus(
                 assemblies=tuple(filter(None, row.assemblies.split(","))),
                 recorded_at=row.recorded_at,
                 hash=row.hash,
+                party_consensus=row.party_consensus,
             )
             for row in rows
         ]
@@ -143,6 +159,7 @@ async def verify_chain(ctx: ServiceContext) -> int | None:
                 assemblies=row.assemblies,
                 recorded_at=row.recorded_at,
                 recorded_by=row.recorded_by_id,
+                party_consensus=row.party_consensus,
             )
             if row.previous_hash != previous or row.hash != expected:
                 return row.id

@@ -33,10 +33,10 @@ from harmony_matrix.services.membership import (
     standing,
 )
 from harmony_matrix.services.preparation import changed_since_notice, is_continuation
+from harmony_matrix.services.primary_remit import makes_party_consensus
 from harmony_matrix.services.records import audit
 from harmony_matrix.services.roll_call import may_take_part, originator_present, quorum_status
 from harmony_matrix.storage.models import (
-    BallotRound,
     ConsensusMethod,
     Meeting,
     Option,
@@ -243,7 +243,13 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
         meeting.phase = next_phase
         if next_phase is Phase.CONSENSUS:
             await consensus.append(
-                session, meeting, options[0].text, ConsensusMethod.SINGLE_OPTION, person, now
+                session,
+                meeting,
+                options[0].text,
+                ConsensusMethod.SINGLE_OPTION,
+                person,
+                now,
+                party_consensus=await makes_party_consensus(session, meeting, now),
             )
         else:
             meeting.vote_round += 1
@@ -259,27 +265,6 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
         return summary(meeting)
 
 
-async def conclude_vote(
-    ctx: ServiceContext, actor: str | None, ref: str, winner: int | None
-) -> MeetingSummary:
-    """Record the outcome of a vote held without Harmony's ballot box (say, on paper at
-    an in-person meeting): the winning option's number, or ``None`` for no clear winner.
-    A vote held in Harmony's ballot box is concluded by closing the ballot instead."""
-    async with ctx.transaction() as session:
-        meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
-        held = await session.scalar(
-            select(BallotRound.id).where(
-                BallotRound.meeting_id == meeting.id, BallotRound.number == meeting.vote_round
-            )
-        )
-        if held is not None:
-            raise RuleViolation(
-                _("This vote is in Harmony's ballot box: close the ballot to count it.")
-            )
-        await apply_vote_outcome(session, ctx, meeting, person, winner)
-        return summary(meeting)
-
-
 async def apply_vote_outcome(
     session: AsyncSession,
     ctx: ServiceContext,
@@ -287,8 +272,8 @@ async def apply_vote_outcome(
     person: Person | None,
     winner: int | None,
 ) -> None:
-    """The winner (an option number) is consensus; ``None`` (no clear winner) returns
-    the meeting to debate, and it will vote again.
+    """The winner of a STAR count (an option number) is consensus; ``None`` (no clear
+    winner) returns the meeting to debate, and it will vote again.
 
     Quorum and the petition originator's presence were checked when the debate ended
     and the vote began. They are not checked again here: "it is permissible to hold two
@@ -299,8 +284,16 @@ async def apply_vote_outcome(
     now = ctx.now()
     if winner is not None:
         option = await active_option(session, meeting, winner)
+        # Only a STAR count reaches here: closing the ballot box, or paper ballots
+        # entered and counted (services/paper_votes.py).
         await consensus.append(
-            session, meeting, option.text, ConsensusMethod.STAR_BALLOT, person, now
+            session,
+            meeting,
+            option.text,
+            ConsensusMethod.STAR_BALLOT,
+            person,
+            now,
+            party_consensus=await makes_party_consensus(session, meeting, now),
         )
     meeting.phase = next_phase
     audit(

@@ -32,6 +32,7 @@ from harmony_matrix.services.lookup import (
 from harmony_matrix.services.meetings import (
     MAX_TEXT,
     MeetingSummary,
+    check_agreed,
     meeting_for_organiser,
     summary,
 )
@@ -195,6 +196,7 @@ async def schedule(
         )
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        check_agreed(meeting)
         # "Should there be no clear winner, the debate and vote phases shall be repeated,
         # if necessary at a later date": a meeting back in debate after a vote may be
         # continued on another day. The 14/21-day limit is about the first date only.
@@ -382,6 +384,7 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         if meeting.phase in process.FINISHED:
             raise RuleViolation(_("This meeting has already finished."))
+        check_agreed(meeting)
         now = ctx.now()
         notices = await _notices(session, meeting)
         changed = _changes(notices[-1] if notices else None, meeting)

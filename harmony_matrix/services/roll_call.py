@@ -30,6 +30,7 @@ from harmony_matrix.services.lookup import (
 from harmony_matrix.services.meetings import (
     MeetingSummary,
     acting_person,
+    check_agreed,
     check_organiser,
     meeting_for_organiser,
     summary,
@@ -85,6 +86,7 @@ async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
     """
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
+        check_agreed(meeting)
         now = ctx.now()
         process.check_can_open(
             meeting.phase,

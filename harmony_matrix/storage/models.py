@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -248,10 +249,48 @@ class Meeting(Base):
     vote_round: Mapped[int] = mapped_column(default=0)
     matrix_room_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    #: What the meeting decides about, as a remit topic ("disability"): a Moot of the
+    #: assembly leading on it produces Party Consensus (services/remits.py).
+    topic: Mapped[str | None] = mapped_column(String(200))
+    #: A Party Thing on a topic some assembly leads on: the General Secretary was told.
+    remit_flagged: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     assemblies: Mapped[list[Assembly]] = relationship(
         secondary="meeting_assemblies", lazy="selectin", order_by="Assembly.id"
     )
+    #: A Thing of Assemblies: which involved assemblies' secretaries have agreed to it.
+    agreements: Mapped[list[ThingAgreement]] = relationship(
+        lazy="selectin", order_by="ThingAgreement.assembly_id"
+    )
+
+
+class ThingAgreement(Base):
+    """An involved assembly agreed to a Thing of Assemblies ("the relevant ...
+    Secretaries"): through one of its secretaries, or the General Secretary."""
+
+    __tablename__ = "thing_agreements"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), primary_key=True)
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"), primary_key=True)
+    #: Empty for the operator, and for Things called before agreement was recorded.
+    agreed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    agreed_at: Mapped[datetime]
+
+
+class RemitDecline(Base):
+    """An assembly declined to take the lead on a topic ("if the DAS declines to take
+    the lead on an issue"): for every meeting on it, or for one meeting."""
+
+    __tablename__ = "remit_declines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id"))
+    topic: Mapped[str] = mapped_column(String(200))
+    #: Empty: the topic as a whole; else only that meeting's question.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    declined_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    declined_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class MeetingAssembly(Base):
@@ -383,6 +422,9 @@ class BallotRound(Base):
     #: When the close's clean-up (key destroyed, ballot tables rewritten) was verified;
     #: empty while it is still to do (services/ballot_cleanup.py).
     cleaned_at: Mapped[datetime | None]
+    #: Ballots held on paper and entered by an organiser (services/paper_votes.py):
+    #: counted and published like online ones, but nobody had a link.
+    on_paper: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class VotingRight(Base):
@@ -457,6 +499,9 @@ class ConsensusRecord(Base):
     assemblies: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime]
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    #: Produced by a Moot of the assembly with primary remit for its topic: Party
+    #: Consensus. Hashed only when true, so older entries keep their hashes.
+    party_consensus: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: Unique, so two records can never follow the same one: the chain cannot fork.
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)

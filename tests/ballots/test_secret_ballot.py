@@ -14,6 +14,7 @@ from harmony_matrix.services import (
     consensus,
     debate,
     meetings,
+    paper_votes,
     records,
     roll_call,
 )
@@ -87,7 +88,8 @@ async def test_no_clear_winner_returns_to_debate_and_a_new_round(demo):
     assert closed.result["winner"] is None and closed.result["no_clear_winner"] is True
     assert (await meetings.meeting_summary(demo, ref)).phase is Phase.DEBATE
     with pytest.raises(RuleViolation):
-        await debate.conclude_vote(demo, ANA, ref, winner=None)  # phase is debate now
+        # phase is debate now
+        await paper_votes.enter_paper_vote(demo, ANA, ref, b"1,2,3\n5,0,0\n")
     await debate.withdraw_option(demo, ANA, ref, 3)
     assert (await debate.end_debate(demo, ANA, ref)).vote_round == 2
     second = await ballots.open_ballot(demo, ANA, ref)
@@ -318,7 +320,7 @@ async def test_the_ballot_box_has_rules(demo):
     with pytest.raises(RuleViolation, match="already been opened"):
         await ballots.open_ballot(demo, ANA, ref)
     with pytest.raises(RuleViolation, match="close the ballot"):
-        await debate.conclude_vote(demo, ANA, ref, winner=1)
+        await paper_votes.enter_paper_vote(demo, ANA, ref, b"1,2,3\n5,0,0\n")
     with pytest.raises(RuleViolation, match="when the ballot closes"):
         await ballots.published_ballots(demo, ref)
     demo.secret_key = b"short"

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.services import debate, meetings, petitions, preparation, roll_call
+from harmony_matrix.services import (
+    debate,
+    meetings,
+    paper_votes,
+    petitions,
+    preparation,
+    roll_call,
+)
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
 from harmony_matrix.storage.models import OutboxMessage, Person
 
@@ -238,7 +245,9 @@ async def _no_clear_winner(demo, clock) -> str:
     await debate.add_option(demo, ANA, ref, "Print")
     await debate.add_option(demo, ANA, ref, "Email")
     await debate.end_debate(demo, ANA, ref)
-    assert (await debate.conclude_vote(demo, ANA, ref, winner=None)).phase is Phase.DEBATE
+    # A tie on paper: no clear winner, so the meeting goes back to debate.
+    await paper_votes.enter_paper_vote(demo, ANA, ref, b"Print,Email\n5,0\n0,5\n")
+    assert (await meetings.meeting_summary(demo, ref)).phase is Phase.DEBATE
     return ref
 
 

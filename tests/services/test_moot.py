@@ -7,7 +7,15 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from harmony_matrix.services import consensus, debate, meetings, preparation, registry, roll_call
+from harmony_matrix.services import (
+    consensus,
+    debate,
+    meetings,
+    paper_votes,
+    preparation,
+    registry,
+    roll_call,
+)
 from harmony_matrix.storage.models import (
     AuditEvent,
     ConsensusMethod,
@@ -73,7 +81,11 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert [o.number for o in await debate.active_options(ctx, ref)] == [one, merged]
 
     # No clear winner: back to debate, continued on a later day, then the vote again.
-    again = await debate.conclude_vote(ctx, ANA, ref, winner=None)
+    # The vote is held on paper: its ballots are entered and counted by STAR.
+    tie = b"1,4\n5,0\n0,5\n5,0\n0,5\n"
+    again = await paper_votes.enter_paper_vote(ctx, ANA, ref, tie)
+    assert again.result is not None and again.result["winner"] is None
+    again = await meetings.meeting_summary(ctx, ref)
     assert again.phase is Phase.DEBATE
     later = ctx.now() + timedelta(days=30)  # no 14-day limit for a continuation
     continued = await preparation.schedule(
@@ -89,7 +101,9 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert await preparation.notify(ctx, ANA, ref) > 0
     await to_start(ctx, ref)
     assert (await debate.end_debate(ctx, ANA, ref)).vote_round == 2
-    done = await debate.conclude_vote(ctx, ANA, ref, winner=merged)
+    email = b"1,4\n1,5\n0,5\n5,4\n2,3\n"
+    await paper_votes.enter_paper_vote(ctx, ANA, ref, email)
+    done = await meetings.meeting_summary(ctx, ref)
     assert done.phase is Phase.CONSENSUS
 
     entries = await consensus.list_consensus(ctx, MEDIA)
@@ -161,10 +175,10 @@ async def test_notify_informs_every_eligible_person_in_their_language(demo):
     assert await preparation.notify(demo, ANA, ref) == 0
 
 
-async def test_only_a_secretary_or_general_secretary_calls_a_moot(demo):
+async def test_only_a_member_or_the_general_secretary_calls_a_moot(demo):
     before = await row_counts(demo)
-    with pytest.raises(NotAllowed, match="secretary"):
-        await meetings.call_moot(demo, CHLOE, MEDIA, "Can I call this?")
+    with pytest.raises(NotAllowed, match="member"):
+        await meetings.call_moot(demo, OUTSIDER_MEMBER, MEDIA, "Can I call this?")
     with pytest.raises(NotFound):
         await meetings.call_moot(demo, "@nobody:example.org", MEDIA, "Who am I?")
     with pytest.raises(InvalidInput):
@@ -172,8 +186,10 @@ async def test_only_a_secretary_or_general_secretary_calls_a_moot(demo):
     with pytest.raises(InvalidInput):
         await meetings.call_moot(demo, ANA, MEDIA, "x" * 1001)
     assert await row_counts(demo) == before
-    # Chloé is secretary of the Disability Activism Society, so she may call one there.
+    # Chloé is secretary of the Disability Activism Society, so she may call one there,
+    # and a member of the Media WG, so she may call one there too (docs: moot_called_by).
     assert (await meetings.call_moot(demo, CHLOE, "disability-activism-society", "Q?")).ref == "M-1"
+    assert (await meetings.call_moot(demo, CHLOE, MEDIA, "Q?")).ref == "M-2"
 
 
 async def test_suspended_and_outsiders_cannot_take_part(demo):

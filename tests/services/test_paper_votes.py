@@ -1,0 +1,112 @@
+"""A vote held on paper is entered as its ballots and counted by STAR.
+
+Clause: "potentially culminating in a ballot utilising the STAR voting system, and no
+other voting system". The finding: a paper vote's winner was taken on trust (a secretary
+named an option, with no ballots, recorded as star_ballot).
+"""
+
+import pytest
+from sqlalchemy import select
+
+from harmony_matrix.constitution.process import Phase
+from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
+from harmony_matrix.services import ballots, consensus, debate, meetings, paper_votes
+from harmony_matrix.storage.models import BallotRound, ConsensusMethod, ConsensusRecord
+from harmony_matrix.voting.ballot_csv import parse_ballots
+from harmony_matrix.voting.star import tabulate
+from tests.ballots.helpers import meeting_at_vote, voters
+
+from .helpers import ANA, GWEN, row_counts
+
+HEADER = "1. Meet monthly,2. Meet every two months,3. Meet yearly\n"
+
+
+def test_there_is_no_way_to_name_a_winner_without_ballots():
+    assert not hasattr(debate, "conclude_vote")
+
+
+async def test_paper_ballots_are_counted_by_star_and_published(demo):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    csv = HEADER + "5,3,0\n4,5,0\n0,5,1\n5,1,0\n5,2,0\n"
+    view = await paper_votes.enter_paper_vote(demo, ANA, ref, csv.encode())
+    assert view.cast == 5 and view.result is not None
+    assert view.result["winner"] == "1. Meet monthly"
+    summary = await meetings.meeting_summary(demo, ref)
+    assert summary.phase is Phase.CONSENSUS
+    [entry] = await consensus.list_consensus(demo)
+    assert (entry.outcome, entry.method) == ("Meet monthly", ConsensusMethod.STAR_BALLOT)
+    # Published like an online ballot, and `harmony tally` recounts it to the same result.
+    published = await ballots.published_ballots(demo, ref)
+    rows = published.splitlines()
+    assert rows[0].startswith("receipt,1. Meet monthly") and len(rows) == 6
+    without_receipts = "\n".join(",".join(row.split(",")[1:]) for row in rows).encode()
+    options, scores = parse_ballots(without_receipts)
+    assert tabulate(scores, options).to_json() == view.result
+    async with demo.transaction() as session:
+        round_ = await session.scalar(select(BallotRound))
+        assert round_ is not None and round_.on_paper and round_.seal_key is None
+        assert round_.cleaned_at is not None  # nothing sealed, nothing to scrub
+
+
+async def test_no_clear_winner_on_paper_returns_to_debate(demo):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    view = await paper_votes.enter_paper_vote(
+        demo, ANA, ref, (HEADER + "5,0,0\n0,5,0\n5,0,0\n0,5,0\n").encode()
+    )
+    assert view.result is not None and view.result["winner"] is None
+    assert (await meetings.meeting_summary(demo, ref)).phase is Phase.DEBATE
+    async with demo.transaction() as session:
+        assert await session.scalar(select(ConsensusRecord)) is None
+    # The next vote may be held online: it is a new round.
+    assert (await debate.end_debate(demo, ANA, ref)).vote_round == 2
+    assert (await ballots.open_ballot(demo, ANA, ref)).number == 2
+
+
+async def test_given_receipts_and_option_numbers_are_accepted(demo):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    csv = "receipt,2,1,3\nPAPER-A,1,5,0\nPAPER-B,0,4,3\nPAPER-C,2,5,0\n"
+    view = await paper_votes.enter_paper_vote(demo, ANA, ref, csv.encode())
+    assert view.result is not None and view.result["winner"] == "1. Meet monthly"
+    published = await ballots.published_ballots(demo, ref)
+    assert "PAPER-A,5,1,0" in published.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        ("1. Meet monthly,2. Meet every two months\n5,0\n", "option 3"),
+        (HEADER + "5,3,9\n", "0 to 5"),
+        ("1,2,4\n5,0,0\n", "no option"),
+        ("1,2,2\n5,0,0\n", "twice"),
+        (HEADER, "no ballots"),
+        (HEADER + "5,0,0\n" * 7, "7 paper ballots"),
+        ("receipt,1,2,3\nA,5,0,0\nA,0,5,0\n", "receipt"),
+    ],
+)
+async def test_bad_paper_ballots_are_refused_and_nothing_is_stored(demo, csv, message):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    before = await row_counts(demo)
+    with pytest.raises(InvalidInput, match=message):
+        await paper_votes.enter_paper_vote(demo, ANA, ref, csv.encode())
+    assert await row_counts(demo) == before
+    assert (await meetings.meeting_summary(demo, ref)).phase is Phase.VOTE
+
+
+async def test_a_vote_is_either_online_or_on_paper(demo):
+    """Nobody who voted online may also vote on paper. Who voted online is not stored
+    (docs/secret-ballot.md), so a vote with an online ballot takes no paper ballots."""
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    await ballots.open_ballot(demo, ANA, ref)
+    before = await row_counts(demo)
+    with pytest.raises(RuleViolation, match="ballot box"):
+        await paper_votes.enter_paper_vote(demo, ANA, ref, (HEADER + "5,0,0\n").encode())
+    assert await row_counts(demo) == before
+
+
+async def test_only_organisers_enter_paper_ballots_and_only_at_the_vote(demo):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    with pytest.raises(NotAllowed):
+        await paper_votes.enter_paper_vote(demo, GWEN, ref, (HEADER + "5,0,0\n").encode())
+    await paper_votes.enter_paper_vote(demo, ANA, ref, (HEADER + "5,0,0\n").encode())
+    with pytest.raises(RuleViolation):
+        await paper_votes.enter_paper_vote(demo, ANA, ref, (HEADER + "5,0,0\n").encode())
