@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import os
 import sys
@@ -367,36 +365,14 @@ def _tally(args: argparse.Namespace, output: Output) -> int:
         raise InvalidInput(_("There is no file %(path)s.", path=str(args.file))) from error
     except IsADirectoryError as error:
         raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(args.file))) from error
-    options, scores = parse_ballots(_without_receipts(data))
-    try:
-        result = tabulate(scores, options)
-    except ValueError as error:  # e.g. an option named like a reserved key
-        raise InvalidInput(
-            _("These ballots cannot be counted: %(reason)s.", reason=str(error))
-        ) from error
+    options, scores = parse_ballots(data)
+    result = tabulate(scores, options)
     if args.format == "json":
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(result.to_json(output.language), ensure_ascii=False, indent=2))
     else:
         for line in result.explain(output.language):
             output.say(line)
     return EXIT_OK
-
-
-def _without_receipts(data: bytes) -> bytes:
-    """Harmony's published ballots begin with a ``receipt`` column; it is not an option."""
-    if not data.removeprefix(b"\xef\xbb\xbf").startswith(b"receipt,"):
-        return data
-    # The csv module, not a split on newlines: an option's text may hold a quoted newline.
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(_("The file is not UTF-8 text. Save it as CSV UTF-8.")) from error
-    rows = csv.reader(io.StringIO(text))
-    output = io.StringIO()
-    writer = csv.writer(output, lineterminator="\n")
-    for row in rows:
-        writer.writerow(row[1:])
-    return output.getvalue().encode("utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover
