@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from harmony_matrix import __version__
 from harmony_matrix.config import Config, load_config
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, normalise_language
+from harmony_matrix.i18n import Message, _, _n, normalise_language
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
@@ -102,6 +102,17 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     record = commands.add_parser("consensus", help=t(_("the record of consensus")))
     record.add_argument("assembly", nargs="?", help=t(_("only this assembly's decisions")))
     record.add_argument("--verify", action="store_true", help=t(_("check the hash chain")))
+    record.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help=t(_("with --verify: a head hash published earlier, which must still be there")),
+    )
+    record.add_argument(
+        "--expect-count",
+        metavar="N",
+        type=int,
+        help=t(_("with --verify: an entry count published earlier; fewer entries is an error")),
+    )
 
     tally = commands.add_parser(
         "tally", help=t(_("count a CSV file of STAR ballots (one row per ballot)"))
@@ -332,13 +343,8 @@ async def _petition_status(args: argparse.Namespace, ctx: ServiceContext, output
 
 
 async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
-    if args.verify:
-        broken = await consensus.verify_chain(ctx)
-        if broken is not None:
-            output.warn(_("The record of consensus is broken at entry %(number)s.", number=broken))
-            return EXIT_FAILURE
-        output.say(_("The record of consensus is intact."))
-        return EXIT_OK
+    if args.verify or args.expect_head or args.expect_count is not None:
+        return await _verify_consensus(args, ctx, output)
     entries = await consensus.list_consensus(ctx, args.assembly)
     if not entries:
         output.say(_("No consensus has been recorded yet."))
@@ -350,6 +356,44 @@ async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Outp
                 meeting=entry.meeting_ref,
                 question=entry.question,
                 outcome=entry.outcome,
+            )
+        )
+    return EXIT_OK
+
+
+async def _verify_consensus(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    check = await consensus.check_chain(
+        ctx, expect_head=args.expect_head, expect_count=args.expect_count
+    )
+    output.say(
+        _n(
+            "The record of consensus holds %(count)s entry; head hash %(head)s.",
+            "The record of consensus holds %(count)s entries; head hash %(head)s.",
+            check.count,
+            head=check.head,
+        )
+    )
+    if check.problem is not None:
+        output.warn(check.problem)
+        output.warn(
+            _("The record of consensus is broken at entry %(number)s.", number=check.broken)
+        )
+        return EXIT_FAILURE
+    if check.expected_head_at is not None and check.expected_head_at < check.count:
+        output.say(
+            _n(
+                "The published head is entry #%(number)s; %(count)s entry was recorded since.",
+                "The published head is entry #%(number)s; %(count)s entries were recorded since.",
+                check.count - check.expected_head_at,
+                number=check.expected_head_at,
+            )
+        )
+    output.say(_("The record of consensus is intact."))
+    if args.expect_head is None and args.expect_count is None:
+        output.say(
+            _(
+                "The chain alone cannot show entries removed from its end: compare the head "
+                "hash with the last one announced (--expect-head HASH)."
             )
         )
     return EXIT_OK

@@ -231,7 +231,13 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
         meeting.phase = next_phase
         if next_phase is Phase.CONSENSUS:
             await consensus.append(
-                session, meeting, options[0].text, ConsensusMethod.SINGLE_OPTION, person, now
+                session,
+                meeting,
+                options[0].text,
+                ConsensusMethod.SINGLE_OPTION,
+                person,
+                now,
+                language=ctx.party.default_language,
             )
         else:
             meeting.vote_round += 1
@@ -288,7 +294,13 @@ async def apply_vote_outcome(
     if winner is not None:
         option = await active_option(session, meeting, winner)
         await consensus.append(
-            session, meeting, option.text, ConsensusMethod.STAR_BALLOT, person, now
+            session,
+            meeting,
+            option.text,
+            ConsensusMethod.STAR_BALLOT,
+            person,
+            now,
+            language=ctx.party.default_language,
         )
     meeting.phase = next_phase
     audit(
