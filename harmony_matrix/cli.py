@@ -10,24 +10,28 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 import tempfile
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from harmony_matrix import __version__
 from harmony_matrix.config import Config, load_config
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, _n, normalise_language
+from harmony_matrix.i18n import Message, _, _n, available_languages, normalise_language
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
-from harmony_matrix.services import consensus, petitions, registry
+from harmony_matrix.services import consensus, lookup, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
+from harmony_matrix.storage.database import read_only_url, sqlite_file
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.star import tabulate
 
@@ -54,24 +58,41 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     def t(message: Message) -> str:
         return message.render(language)
 
+    def global_options(parser: argparse.ArgumentParser, default: object) -> None:
+        parser.add_argument(
+            "--config", type=Path, default=default, help=t(_("the harmony.toml file to read"))
+        )
+        parser.add_argument(
+            "--database", default=default, help=t(_("database URL (overrides the config)"))
+        )
+        parser.add_argument(
+            "--language", default=default, help=t(_("language of the messages, e.g. en or fr"))
+        )
+
+    # The global options work after the command too ("harmony quorum owg --language fr"):
+    # each command repeats them, with no default so they never undo the ones given first.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    global_options(anywhere, argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="harmony",
         description=t(_("Harmony: decision-making by Consensus, as the constitution says.")),
     )
     parser.add_argument("--version", action="version", version=f"harmony {__version__}")
-    parser.add_argument("--config", type=Path, help=t(_("the harmony.toml file to read")))
-    parser.add_argument("--database", help=t(_("database URL (overrides the config)")))
-    parser.add_argument("--language", help=t(_("language of the messages, e.g. en or fr")))
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    global_options(parser, None)
+    commands = _Commands(
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), anywhere
+    )
 
     db = commands.add_parser("db", help=t(_("database schema")))
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands = _Commands(
+        db.add_subparsers(dest="db_command", required=True, metavar="ACTION"), anywhere
+    )
     db_commands.add_parser("upgrade", help=t(_("create or migrate the database")))
     db_commands.add_parser("status", help=t(_("show the schema revision")))
 
     members = commands.add_parser("members", help=t(_("the member register")))
-    members_commands = members.add_subparsers(
-        dest="members_command", required=True, metavar="ACTION"
+    members_commands = _Commands(
+        members.add_subparsers(dest="members_command", required=True, metavar="ACTION"), anywhere
     )
     members_import = members_commands.add_parser(
         "import", help=t(_("import people from a CSV file (a dry run unless --apply)"))
@@ -80,21 +101,25 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     members_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
 
     assemblies = commands.add_parser("assemblies", help=t(_("assemblies")))
-    assemblies_commands = assemblies.add_subparsers(
-        dest="assemblies_command", required=True, metavar="ACTION"
+    assemblies_commands = _Commands(
+        assemblies.add_subparsers(dest="assemblies_command", required=True, metavar="ACTION"),
+        anywhere,
     )
     assemblies_import = assemblies_commands.add_parser(
         "import", help=t(_("import assemblies from a TOML file (a dry run unless --apply)"))
     )
     assemblies_import.add_argument("file", type=Path)
     assemblies_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
+    assemblies_commands.add_parser(
+        "list", help=t(_("every assembly with its slug and reference code"))
+    )
 
     quorum = commands.add_parser("quorum", help=t(_("the quorum of an assembly's Moot")))
-    quorum.add_argument("assembly", help=t(_("the assembly's slug")))
+    quorum.add_argument("assembly", help=t(_("the assembly's slug, reference code or name")))
 
     petition = commands.add_parser("petition", help=t(_("Party Thing petitions")))
-    petition_commands = petition.add_subparsers(
-        dest="petition_command", required=True, metavar="ACTION"
+    petition_commands = _Commands(
+        petition.add_subparsers(dest="petition_command", required=True, metavar="ACTION"), anywhere
     )
     status = petition_commands.add_parser("status", help=t(_("signatures and threshold")))
     status.add_argument("id", help=t(_("the petition's ID, e.g. P-3")))
@@ -125,11 +150,45 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     return parser
 
 
+class _Commands:
+    """Sub-commands that each accept the global options as well."""
+
+    def __init__(self, action: Any, anywhere: argparse.ArgumentParser) -> None:
+        self.action = action
+        self.anywhere = anywhere
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.action.add_parser(
+            name, parents=[self.anywhere], **kwargs
+        )
+        return parser
+
+
+#: The commands that only read: they open a SQLite file read-only.
+READ_ONLY = {
+    ("db", "status"),
+    ("assemblies", "list"),
+    ("quorum", None),
+    ("petition", "status"),
+    ("consensus", None),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The language is needed before the full parser exists, for translated --help.
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--language")
-    language = _operator_language(early.parse_known_args(argv)[0].language)
+    requested = early.parse_known_args(argv)[0].language
+    language = _operator_language(requested)
+    if requested and normalise_language(requested.split(".")[0]) is None:
+        Output(language).warn(
+            _(
+                "Harmony has no messages in “%(language)s”. Available: %(available)s.",
+                language=requested,
+                available=", ".join(available_languages()),
+            )
+        )
+        return EXIT_BAD_INPUT
     args = build_parser(language).parse_args(argv)
     output = Output(language)
     try:
@@ -154,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reason=_first_line(getattr(error, "orig", error)),
             )
         )
-        return EXIT_FAILURE
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # the promise: no traceback on the terminal
@@ -167,7 +226,10 @@ def _first_line(error: BaseException) -> str:
 
 
 def _is_connection_error(error: OSError) -> bool:
-    return isinstance(error, ConnectionError | TimeoutError) or error.errno in (111, 113)
+    # socket.gaierror: a host name that does not resolve.
+    return isinstance(error, ConnectionError | TimeoutError | socket.gaierror) or (
+        error.errno in (111, 113)
+    )
 
 
 def _crash(output: Output, error: BaseException) -> int:
@@ -204,7 +266,20 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 async def _dispatch(args: argparse.Namespace, config: Config, output: Output) -> int:
-    _ensure_sqlite_folder(config.database.url)
+    url = config.database.url
+    action = getattr(args, f"{args.command}_command", None)
+    creates = (args.command, action) in {("db", "upgrade"), ("demo", None)}
+    path = sqlite_file(url)
+    if creates:
+        _ensure_sqlite_folder(path)
+    elif path is not None and not path.is_file():
+        # A mistyped path creates nothing.
+        raise InvalidInput(
+            _("There is no database at %(path)s. Run: harmony db upgrade", path=str(path))
+        )
+    if (args.command, action) in READ_ONLY:
+        url = read_only_url(url)
+    config = replace(config, database=replace(config.database, url=url))
     ctx = ServiceContext.from_config(config)
     engine = ctx.engine
     try:
@@ -222,15 +297,26 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             "petition": _petition_status,
             "consensus": _consensus,
         }[args.command]
+        if (args.command, action) == ("assemblies", "list"):
+            handler = _assemblies_list
         return await handler(args, ctx, output)
     finally:
         await engine.dispose()
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    for prefix in ("sqlite:///", "sqlite+aiosqlite:///"):
-        if url.startswith(prefix) and ":memory:" not in url:
-            Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+def _ensure_sqlite_folder(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInput(
+            _(
+                "Cannot create the folder of the database %(path)s: %(reason)s.",
+                path=str(path),
+                reason=error.strerror or type(error).__name__,
+            )
+        ) from error
 
 
 async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
@@ -255,13 +341,31 @@ async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> 
     return EXIT_OK if state.up_to_date else EXIT_BAD_INPUT
 
 
-def read_text(path: Path) -> str:
+def read_bytes(path: Path) -> bytes:
+    """A file the operator named; any reason it cannot be read is bad input, named."""
     try:
-        return path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file() and not path.is_dir():
+            # A FIFO or a device would block or never end: not a file someone saved.
+            raise InvalidInput(_("%(path)s is not a regular file.", path=str(path)))
+        return path.read_bytes()
     except FileNotFoundError as error:
         raise InvalidInput(_("There is no file %(path)s.", path=str(path))) from error
     except IsADirectoryError as error:
         raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(path))) from error
+    except OSError as error:
+        raise InvalidInput(
+            _(
+                "Cannot read %(path)s: %(reason)s.",
+                path=str(path),
+                reason=error.strerror or type(error).__name__,
+            )
+        ) from error
+
+
+def read_text(path: Path) -> str:
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InvalidInput(
             _("%(path)s is not UTF-8 text. Save it as CSV UTF-8 and try again.", path=str(path))
@@ -302,6 +406,15 @@ def _print_report(report: ImportReport, output: Output, apply: bool) -> int:
         output.say(_("The changes were written."))
     else:
         output.say(_("This was a dry run: nothing was written. Add --apply to write the changes."))
+    return EXIT_OK
+
+
+async def _assemblies_list(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    listing = await lookup.list_assemblies(ctx)
+    if not listing:
+        output.say(_("There are no assemblies yet. Import them: harmony assemblies import FILE"))
+    for assembly in listing:
+        output.say(f"{assembly.slug}\t{assembly.reference}\t{assembly.name}")
     return EXIT_OK
 
 
@@ -403,12 +516,7 @@ def _tally(args: argparse.Namespace, output: Output) -> int:
     """The published-ballots contract: header row = option names (a leading ``receipt``
     column, as in Harmony's published ballots, is not an option), one row per ballot,
     whole scores 0-5, blank = 0."""
-    try:
-        data = args.file.read_bytes()
-    except FileNotFoundError as error:
-        raise InvalidInput(_("There is no file %(path)s.", path=str(args.file))) from error
-    except IsADirectoryError as error:
-        raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(args.file))) from error
+    data = read_bytes(args.file)
     options, scores = parse_ballots(data)
     result = tabulate(scores, options)
     if args.format == "json":
