@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -79,7 +78,9 @@ def child(reader: str, path: Path) -> None:
         )
         ballots = len(table)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    # VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec).
+    status = Path("/proc/self/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
     print(json.dumps({"seconds": seconds, "ballots": ballots, "peak_rss": peak}))
 
 

@@ -516,8 +516,8 @@ def _tally(args: argparse.Namespace, output: Output) -> int:
     """The published-ballots contract: header row = option names (a leading ``receipt``
     column, as in Harmony's published ballots, is not an option), one row per ballot,
     whole scores 0-5, blank = 0."""
-    data = read_bytes(args.file)
-    options, scores = parse_ballots(data)
+    # No name for the file's bytes: they are freed before the count needs its memory.
+    options, scores = parse_ballots(read_bytes(args.file))
     result = tabulate(scores, options)
     if args.format == "json":
         print(json.dumps(result.to_json(output.language), ensure_ascii=False, indent=2))

@@ -114,13 +114,46 @@ def _short_cell_rows(
                 cut = data.find(b"\n", position + _CHUNK, stop)
             end = stop if cut < 0 else cut + 1
         chunk = np.frombuffer(data, dtype=np.uint8, count=end - position, offset=position)
-        found = _chunk_rows(chunk, n_options, crlf, last=end == stop)
+        found = _one_digit_rows(chunk, n_options, crlf, last=end == stop)
+        if found is None:
+            found = _chunk_rows(chunk, n_options, crlf, last=end == stop)
         if found is None or done + len(found) > rows:
             return None
         scores[done : done + len(found)] = found
         done += len(found)
         position = end
     return scores if done == rows else None
+
+
+def _one_digit_rows(
+    chunk: npt.NDArray[np.uint8], n_options: int, crlf: bool, *, last: bool
+) -> npt.NDArray[np.int8] | None:
+    """The rows of a chunk if each is ``n_options`` single digits 0-5, none blank (the
+    published file's shape); else None. Such rows all have the same length, so the bytes
+    reshape into a table without a copy: ten times faster than :func:`_chunk_rows`, which
+    the chunk that holds a blank cell then takes."""
+    terminator = np.frombuffer(b"\r\n" if crlf else b"\n", dtype=np.uint8)
+    row_length = 2 * n_options - 1 + len(terminator)
+    size = len(chunk) + (len(terminator) if last else 0)  # the last row has no ending
+    if size % row_length:
+        return None
+    rows = size // row_length
+    full = rows - 1 if last else rows
+    table = chunk[: full * row_length].reshape(full, row_length)
+    digits = table[:, 0 : 2 * n_options - 1 : 2] - ord("0")  # below "0" wraps to 200+
+    if not (
+        bool((digits <= MAX_SCORE).all())
+        and bool((table[:, 1 : 2 * n_options - 1 : 2] == ord(",")).all())
+        and bool((table[:, 2 * n_options - 1 :] == terminator).all())
+    ):
+        return None
+    if not last:
+        return digits.view(np.int8)
+    final = chunk[full * row_length :].reshape(1, row_length - len(terminator))
+    final_digits = final[:, 0::2] - ord("0")
+    if not (bool((final_digits <= MAX_SCORE).all()) and bool((final[:, 1::2] == ord(",")).all())):
+        return None
+    return np.vstack([digits, final_digits]).view(np.int8)
 
 
 def _chunk_rows(
@@ -242,10 +275,20 @@ def _check_utf8(data: bytes) -> None:
         start = end
 
 
+def _lines(data: bytes) -> Iterator[str]:
+    """The file's lines, decoded a megabyte at a time (cut at a line ending): the csv
+    module reads them as from a file, without a decoded copy of the whole file."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + _CHUNK)
+        end = len(data) if end < 0 else end + 1
+        yield from io.StringIO(data[start:end].decode("utf-8"), newline="")
+        start = end
+
+
 def _records(data: bytes) -> Iterator[tuple[int, list[str]]]:
     """Each CSV record with the line it starts on (a quoted cell may span lines)."""
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
-    reader = csv.reader(stream, strict=True)
+    reader = csv.reader(_lines(data), strict=True)
     row = 1
     while True:
         try:
