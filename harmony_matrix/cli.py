@@ -24,7 +24,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from harmony_matrix import __version__
 from harmony_matrix.config import Config, load_config
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, _n, available_languages, normalise_language
+from harmony_matrix.i18n import (
+    Message,
+    _,
+    _n,
+    available_languages,
+    catalog,
+    normalise_language,
+)
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
@@ -150,6 +157,34 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     return parser
 
 
+#: argparse's own words. argparse translates them in the gettext domain "argparse",
+#: which no catalog of ours fills; listed here, they are extracted into Harmony's catalogs
+#: and :func:`translate_argparse` has argparse look them up there.
+ARGPARSE_MESSAGES = (
+    _("usage: "),
+    _("positional arguments"),
+    _("options"),
+    _("show this help message and exit"),
+    _("show program's version number and exit"),
+    _("the following arguments are required: %s"),
+    _("unrecognized arguments: %s"),
+    _("invalid choice: %(value)r (choose from %(choices)s)"),
+    _("%(prog)s: error: %(message)s\n"),
+    _("argument %(argument_name)s: %(message)s"),
+    _("expected one argument"),
+    _("invalid %(type)s value: %(value)r"),
+    _("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+def translate_argparse(language: str) -> None:
+    """Have argparse's usage, help and errors speak ``language`` (this process is one
+    command in one language, so setting argparse's module-wide translator is safe)."""
+    table = catalog(language)
+    argparse._ = table.gettext  # type: ignore[attr-defined]
+    argparse.ngettext = table.ngettext  # type: ignore[attr-defined]
+
+
 class _Commands:
     """Sub-commands that each accept the global options as well."""
 
@@ -189,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return EXIT_BAD_INPUT
+    translate_argparse(language)
     args = build_parser(language).parse_args(argv)
     output = Output(language)
     try:

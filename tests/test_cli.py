@@ -360,3 +360,37 @@ def test_a_hand_edited_consensus_row_is_a_broken_entry(tmp_path):
         connection.execute("UPDATE consensus_records SET recorded_at = 'soon'")
     dated = harmony("consensus", "--verify", database=url)
     assert dated.returncode == 1 and "unexpectedly" not in dated.stderr
+
+
+def test_argparse_speaks_through_harmonys_catalogs(monkeypatch, capsys):
+    """argparse's own words ("usage", "options", "show this help message") are looked up
+    in Harmony's catalog of the operator's language, where the lead's extraction puts
+    them (ARGPARSE_MESSAGES)."""
+    import gettext
+
+    from harmony_matrix import cli
+
+    words = {
+        "usage: ": "utilisation : ",
+        "options": "options générales",
+        "show this help message and exit": "afficher cette aide et quitter",
+        "the following arguments are required: %s": "arguments obligatoires : %s",
+    }
+    assert {m.msgid for m in cli.ARGPARSE_MESSAGES} >= set(words)
+
+    class Catalog(gettext.NullTranslations):
+        def gettext(self, message: str) -> str:
+            return words.get(message, message)
+
+    monkeypatch.setattr(cli, "catalog", lambda language: Catalog())
+    try:
+        with pytest.raises(SystemExit):
+            cli.main(["--language", "fr", "--help"])
+        shown = capsys.readouterr().out
+        assert shown.startswith("utilisation : harmony")
+        assert "options générales" in shown and "afficher cette aide et quitter" in shown
+        with pytest.raises(SystemExit):
+            cli.main(["--language", "fr", "quorum"])
+        assert "arguments obligatoires : assembly" in capsys.readouterr().err
+    finally:
+        cli.translate_argparse("en")
