@@ -208,7 +208,7 @@ def _expected(default: Any) -> Message:
     if isinstance(default, int):
         return _("a whole number, such as %(example)s", example=default)
     if isinstance(default, Fraction):
-        return _("a share, such as 15%% or 0.15")
+        return _("a share, such as %(percent)s or %(decimal)s", percent="15%", decimal="0.15")
     if not default:
         return _("text in quotes")
     return _("text in quotes, such as “%(example)s”", example=default)
