@@ -401,7 +401,7 @@ def read_bytes(path: Path) -> bytes:
 def read_text(path: Path) -> str:
     data = read_bytes(path)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidInput(
             _("%(path)s is not UTF-8 text. Save it as CSV UTF-8 and try again.", path=str(path))

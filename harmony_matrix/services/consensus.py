@@ -195,8 +195,8 @@ async def list_consensus(
     ctx: ServiceContext, assembly_slug: str | None = None
 ) -> list[ConsensusEntry]:
     async with ctx.transaction() as session:
-        if assembly_slug is not None:
-            await assembly_by_slug(session, assembly_slug)  # "no such assembly"
+        if assembly_slug is not None:  # a slug, reference or name; else "no such assembly"
+            assembly_slug = (await assembly_by_slug(session, assembly_slug)).slug
         rows = await _raw_rows(session)
     entries = [
         ConsensusEntry(
