@@ -263,7 +263,7 @@ def ballot_files(draw) -> tuple[bytes, list[str], np.ndarray]:
     return data, options, scores
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(ballot_files())
 def test_both_paths_read_every_valid_file_the_same(file):
     data, options, scores = file
@@ -286,7 +286,7 @@ def _outcome(parse, data: bytes) -> object:
     return (options, scores.shape, scores.tobytes())
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(ballot_files(), st.data())
 def test_the_fast_path_never_accepts_what_the_csv_module_would_not(file, data):
     """Damage a valid file at random; whenever the fast path still returns a result, the
@@ -329,7 +329,7 @@ def _file_of(options: list[str], scores: np.ndarray, blanks: np.ndarray, ending:
     return ending.join(lines).encode()
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 6).flatmap(
         lambda n: st.tuples(
