@@ -8,28 +8,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import os
+import socket
 import sys
 import tempfile
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from harmony_matrix import __version__
 from harmony_matrix.config import Config, load_config
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, normalise_language
+from harmony_matrix.i18n import (
+    Message,
+    _,
+    _n,
+    available_languages,
+    catalog,
+    normalise_language,
+)
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
-from harmony_matrix.services import consensus, petitions, registry
+from harmony_matrix.services import consensus, lookup, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
+from harmony_matrix.storage.database import read_only_url, sqlite_file
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.star import tabulate
 
@@ -56,24 +65,41 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     def t(message: Message) -> str:
         return message.render(language)
 
+    def global_options(parser: argparse.ArgumentParser, default: object) -> None:
+        parser.add_argument(
+            "--config", type=Path, default=default, help=t(_("the harmony.toml file to read"))
+        )
+        parser.add_argument(
+            "--database", default=default, help=t(_("database URL (overrides the config)"))
+        )
+        parser.add_argument(
+            "--language", default=default, help=t(_("language of the messages, e.g. en or fr"))
+        )
+
+    # The global options work after the command too ("harmony quorum owg --language fr"):
+    # each command repeats them, with no default so they never undo the ones given first.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    global_options(anywhere, argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="harmony",
         description=t(_("Harmony: decision-making by Consensus, as the constitution says.")),
     )
     parser.add_argument("--version", action="version", version=f"harmony {__version__}")
-    parser.add_argument("--config", type=Path, help=t(_("the harmony.toml file to read")))
-    parser.add_argument("--database", help=t(_("database URL (overrides the config)")))
-    parser.add_argument("--language", help=t(_("language of the messages, e.g. en or fr")))
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    global_options(parser, None)
+    commands = _Commands(
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), anywhere
+    )
 
     db = commands.add_parser("db", help=t(_("database schema")))
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands = _Commands(
+        db.add_subparsers(dest="db_command", required=True, metavar="ACTION"), anywhere
+    )
     db_commands.add_parser("upgrade", help=t(_("create or migrate the database")))
     db_commands.add_parser("status", help=t(_("show the schema revision")))
 
     members = commands.add_parser("members", help=t(_("the member register")))
-    members_commands = members.add_subparsers(
-        dest="members_command", required=True, metavar="ACTION"
+    members_commands = _Commands(
+        members.add_subparsers(dest="members_command", required=True, metavar="ACTION"), anywhere
     )
     members_import = members_commands.add_parser(
         "import", help=t(_("import people from a CSV file (a dry run unless --apply)"))
@@ -82,21 +108,25 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     members_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
 
     assemblies = commands.add_parser("assemblies", help=t(_("assemblies")))
-    assemblies_commands = assemblies.add_subparsers(
-        dest="assemblies_command", required=True, metavar="ACTION"
+    assemblies_commands = _Commands(
+        assemblies.add_subparsers(dest="assemblies_command", required=True, metavar="ACTION"),
+        anywhere,
     )
     assemblies_import = assemblies_commands.add_parser(
         "import", help=t(_("import assemblies from a TOML file (a dry run unless --apply)"))
     )
     assemblies_import.add_argument("file", type=Path)
     assemblies_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
+    assemblies_commands.add_parser(
+        "list", help=t(_("every assembly with its slug and reference code"))
+    )
 
     quorum = commands.add_parser("quorum", help=t(_("the quorum of an assembly's Moot")))
-    quorum.add_argument("assembly", help=t(_("the assembly's slug")))
+    quorum.add_argument("assembly", help=t(_("the assembly's slug, reference code or name")))
 
     petition = commands.add_parser("petition", help=t(_("Party Thing petitions")))
-    petition_commands = petition.add_subparsers(
-        dest="petition_command", required=True, metavar="ACTION"
+    petition_commands = _Commands(
+        petition.add_subparsers(dest="petition_command", required=True, metavar="ACTION"), anywhere
     )
     status = petition_commands.add_parser("status", help=t(_("signatures and threshold")))
     status.add_argument("id", help=t(_("the petition's ID, e.g. P-3")))
@@ -104,6 +134,17 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     record = commands.add_parser("consensus", help=t(_("the record of consensus")))
     record.add_argument("assembly", nargs="?", help=t(_("only this assembly's decisions")))
     record.add_argument("--verify", action="store_true", help=t(_("check the hash chain")))
+    record.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help=t(_("with --verify: a head hash published earlier, which must still be there")),
+    )
+    record.add_argument(
+        "--expect-count",
+        metavar="N",
+        type=int,
+        help=t(_("with --verify: an entry count published earlier; fewer entries is an error")),
+    )
 
     tally = commands.add_parser(
         "tally", help=t(_("count a CSV file of STAR ballots (one row per ballot)"))
@@ -116,11 +157,74 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     return parser
 
 
+#: argparse's own words. argparse translates them in the gettext domain "argparse",
+#: which no catalog of ours fills; listed here, they are extracted into Harmony's catalogs
+#: and :func:`translate_argparse` has argparse look them up there.
+ARGPARSE_MESSAGES = (
+    _("usage: "),
+    _("positional arguments"),
+    _("options"),
+    _("show this help message and exit"),
+    _("show program's version number and exit"),
+    _("the following arguments are required: %s"),
+    _("unrecognized arguments: %s"),
+    _("invalid choice: %(value)r (choose from %(choices)s)"),
+    _("%(prog)s: error: %(message)s\n"),
+    _("argument %(argument_name)s: %(message)s"),
+    _("expected one argument"),
+    _("invalid %(type)s value: %(value)r"),
+    _("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+def translate_argparse(language: str) -> None:
+    """Have argparse's usage, help and errors speak ``language`` (this process is one
+    command in one language, so setting argparse's module-wide translator is safe)."""
+    table = catalog(language)
+    argparse._ = table.gettext  # type: ignore[attr-defined]
+    argparse.ngettext = table.ngettext  # type: ignore[attr-defined]
+
+
+class _Commands:
+    """Sub-commands that each accept the global options as well."""
+
+    def __init__(self, action: Any, anywhere: argparse.ArgumentParser) -> None:
+        self.action = action
+        self.anywhere = anywhere
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.action.add_parser(
+            name, parents=[self.anywhere], **kwargs
+        )
+        return parser
+
+
+#: The commands that only read: they open a SQLite file read-only.
+READ_ONLY = {
+    ("db", "status"),
+    ("assemblies", "list"),
+    ("quorum", None),
+    ("petition", "status"),
+    ("consensus", None),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The language is needed before the full parser exists, for translated --help.
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--language")
-    language = _operator_language(early.parse_known_args(argv)[0].language)
+    requested = early.parse_known_args(argv)[0].language
+    language = _operator_language(requested)
+    if requested and normalise_language(requested.split(".")[0]) is None:
+        Output(language).warn(
+            _(
+                "Harmony has no messages in “%(language)s”. Available: %(available)s.",
+                language=requested,
+                available=", ".join(available_languages()),
+            )
+        )
+        return EXIT_BAD_INPUT
+    translate_argparse(language)
     args = build_parser(language).parse_args(argv)
     output = Output(language)
     try:
@@ -145,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reason=_first_line(getattr(error, "orig", error)),
             )
         )
-        return EXIT_FAILURE
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # the promise: no traceback on the terminal
@@ -158,7 +262,10 @@ def _first_line(error: BaseException) -> str:
 
 
 def _is_connection_error(error: OSError) -> bool:
-    return isinstance(error, ConnectionError | TimeoutError) or error.errno in (111, 113)
+    # socket.gaierror: a host name that does not resolve.
+    return isinstance(error, ConnectionError | TimeoutError | socket.gaierror) or (
+        error.errno in (111, 113)
+    )
 
 
 def _crash(output: Output, error: BaseException) -> int:
@@ -195,7 +302,20 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 async def _dispatch(args: argparse.Namespace, config: Config, output: Output) -> int:
-    _ensure_sqlite_folder(config.database.url)
+    url = config.database.url
+    action = getattr(args, f"{args.command}_command", None)
+    creates = (args.command, action) in {("db", "upgrade"), ("demo", None)}
+    path = sqlite_file(url)
+    if creates:
+        _ensure_sqlite_folder(path)
+    elif path is not None and not path.is_file():
+        # A mistyped path creates nothing.
+        raise InvalidInput(
+            _("There is no database at %(path)s. Run: harmony db upgrade", path=str(path))
+        )
+    if (args.command, action) in READ_ONLY:
+        url = read_only_url(url)
+    config = replace(config, database=replace(config.database, url=url))
     ctx = ServiceContext.from_config(config)
     engine = ctx.engine
     try:
@@ -213,15 +333,26 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             "petition": _petition_status,
             "consensus": _consensus,
         }[args.command]
+        if (args.command, action) == ("assemblies", "list"):
+            handler = _assemblies_list
         return await handler(args, ctx, output)
     finally:
         await engine.dispose()
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    for prefix in ("sqlite:///", "sqlite+aiosqlite:///"):
-        if url.startswith(prefix) and ":memory:" not in url:
-            Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+def _ensure_sqlite_folder(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInput(
+            _(
+                "Cannot create the folder of the database %(path)s: %(reason)s.",
+                path=str(path),
+                reason=error.strerror or type(error).__name__,
+            )
+        ) from error
 
 
 async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
@@ -246,13 +377,31 @@ async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> 
     return EXIT_OK if state.up_to_date else EXIT_BAD_INPUT
 
 
-def read_text(path: Path) -> str:
+def read_bytes(path: Path) -> bytes:
+    """A file the operator named; any reason it cannot be read is bad input, named."""
     try:
-        return path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file() and not path.is_dir():
+            # A FIFO or a device would block or never end: not a file someone saved.
+            raise InvalidInput(_("%(path)s is not a regular file.", path=str(path)))
+        return path.read_bytes()
     except FileNotFoundError as error:
         raise InvalidInput(_("There is no file %(path)s.", path=str(path))) from error
     except IsADirectoryError as error:
         raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(path))) from error
+    except OSError as error:
+        raise InvalidInput(
+            _(
+                "Cannot read %(path)s: %(reason)s.",
+                path=str(path),
+                reason=error.strerror or type(error).__name__,
+            )
+        ) from error
+
+
+def read_text(path: Path) -> str:
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidInput(
             _("%(path)s is not UTF-8 text. Save it as CSV UTF-8 and try again.", path=str(path))
@@ -296,6 +445,15 @@ def _print_report(report: ImportReport, output: Output, apply: bool) -> int:
     return EXIT_OK
 
 
+async def _assemblies_list(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    listing = await lookup.list_assemblies(ctx)
+    if not listing:
+        output.say(_("There are no assemblies yet. Import them: harmony assemblies import FILE"))
+    for assembly in listing:
+        output.say(f"{assembly.slug}\t{assembly.reference}\t{assembly.name}")
+    return EXIT_OK
+
+
 async def _quorum(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
     found = await registry.assembly_quorum(ctx, args.assembly)
     quorum = found.quorum
@@ -334,13 +492,8 @@ async def _petition_status(args: argparse.Namespace, ctx: ServiceContext, output
 
 
 async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
-    if args.verify:
-        broken = await consensus.verify_chain(ctx)
-        if broken is not None:
-            output.warn(_("The record of consensus is broken at entry %(number)s.", number=broken))
-            return EXIT_FAILURE
-        output.say(_("The record of consensus is intact."))
-        return EXIT_OK
+    if args.verify or args.expect_head or args.expect_count is not None:
+        return await _verify_consensus(args, ctx, output)
     entries = await consensus.list_consensus(ctx, args.assembly)
     if not entries:
         output.say(_("No consensus has been recorded yet."))
@@ -366,46 +519,57 @@ async def _consensus(args: argparse.Namespace, ctx: ServiceContext, output: Outp
     return EXIT_OK
 
 
+async def _verify_consensus(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    check = await consensus.check_chain(
+        ctx, expect_head=args.expect_head, expect_count=args.expect_count
+    )
+    output.say(
+        _n(
+            "The record of consensus holds %(count)s entry; head hash %(head)s.",
+            "The record of consensus holds %(count)s entries; head hash %(head)s.",
+            check.count,
+            head=check.head,
+        )
+    )
+    if check.problem is not None:
+        output.warn(check.problem)
+        output.warn(
+            _("The record of consensus is broken at entry %(number)s.", number=check.broken)
+        )
+        return EXIT_FAILURE
+    if check.expected_head_at is not None and check.expected_head_at < check.count:
+        output.say(
+            _n(
+                "The published head is entry #%(number)s; %(count)s entry was recorded since.",
+                "The published head is entry #%(number)s; %(count)s entries were recorded since.",
+                check.count - check.expected_head_at,
+                number=check.expected_head_at,
+            )
+        )
+    output.say(_("The record of consensus is intact."))
+    if args.expect_head is None and args.expect_count is None:
+        output.say(
+            _(
+                "The chain alone cannot show entries removed from its end: compare the head "
+                "hash with the last one announced (--expect-head HASH)."
+            )
+        )
+    return EXIT_OK
+
+
 def _tally(args: argparse.Namespace, output: Output) -> int:
     """The published-ballots contract: header row = option names (a leading ``receipt``
     column, as in Harmony's published ballots, is not an option), one row per ballot,
     whole scores 0-5, blank = 0."""
-    try:
-        data = args.file.read_bytes()
-    except FileNotFoundError as error:
-        raise InvalidInput(_("There is no file %(path)s.", path=str(args.file))) from error
-    except IsADirectoryError as error:
-        raise InvalidInput(_("%(path)s is a folder, not a file.", path=str(args.file))) from error
-    options, scores = parse_ballots(_without_receipts(data))
-    try:
-        result = tabulate(scores, options)
-    except ValueError as error:  # e.g. an option named like a reserved key
-        raise InvalidInput(
-            _("These ballots cannot be counted: %(reason)s.", reason=str(error))
-        ) from error
+    # No name for the file's bytes: they are freed before the count needs its memory.
+    options, scores = parse_ballots(read_bytes(args.file))
+    result = tabulate(scores, options)
     if args.format == "json":
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(result.to_json(output.language), ensure_ascii=False, indent=2))
     else:
         for line in result.explain(output.language):
             output.say(line)
     return EXIT_OK
-
-
-def _without_receipts(data: bytes) -> bytes:
-    """Harmony's published ballots begin with a ``receipt`` column; it is not an option."""
-    if not data.removeprefix(b"\xef\xbb\xbf").startswith(b"receipt,"):
-        return data
-    # The csv module, not a split on newlines: an option's text may hold a quoted newline.
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(_("The file is not UTF-8 text. Save it as CSV UTF-8.")) from error
-    rows = csv.reader(io.StringIO(text))
-    output = io.StringIO()
-    writer = csv.writer(output, lineterminator="\n")
-    for row in rows:
-        writer.writerow(row[1:])
-    return output.getvalue().encode("utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover

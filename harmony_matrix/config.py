@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from harmony_matrix.constitution.interpretations import InvalidRule, Rules
 from harmony_matrix.errors import InvalidInput
-from harmony_matrix.i18n import _, available_languages
+from harmony_matrix.i18n import Message, _, available_languages
 
 ENV_PREFIX = "HARMONY_"
 DEFAULT_DATABASE_URL = "sqlite:///harmony.db"
@@ -104,6 +104,22 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise InvalidInput(
                 _("The configuration file %(path)s does not exist.", path=str(path))
             ) from error
+        except IsADirectoryError as error:
+            raise InvalidInput(
+                _(
+                    "The configuration file %(path)s is a folder. Give the harmony.toml file "
+                    "itself.",
+                    path=str(path),
+                )
+            ) from error
+        except OSError as error:
+            raise InvalidInput(
+                _(
+                    "Cannot read the configuration file %(path)s: %(reason)s.",
+                    path=str(path),
+                    reason=error.strerror or type(error).__name__,
+                )
+            ) from error
         except tomllib.TOMLDecodeError as error:
             raise InvalidInput(
                 _(
@@ -144,6 +160,14 @@ def _build_section(section: str, section_class: Any, values: dict[str, Any]) -> 
     except InvalidRule as error:
         raise _config_error(f"{section}.{error.name}", error.reason) from error
     except ValueError as error:
+        # Name the setting, not only the section: the first one refused on its own.
+        for key, value in kwargs.items():
+            try:
+                section_class(**{key: value})
+            except ValueError:
+                raise _config_error(
+                    f"{section}.{key}", _("%(reason)s", reason=str(error))
+                ) from error
         raise _config_error(section, _("%(reason)s", reason=str(error))) from error
 
 
@@ -171,8 +195,28 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
                 raise ValueError(value)
             return value
     except (ValueError, ZeroDivisionError) as error:
-        raise _config_error(path, _("“%(value)s” is not a valid value", value=value)) from error
+        raise _config_error(
+            path,
+            _(
+                "“%(value)s” is not a valid value: expected %(expected)s",
+                value=value,
+                expected=_expected(default),
+            ),
+        ) from error
     return value
+
+
+def _expected(default: Any) -> Message:
+    """What a setting takes, in words, for the error message."""
+    if isinstance(default, bool):
+        return _("true or false")
+    if isinstance(default, int):
+        return _("a whole number, such as %(example)s", example=default)
+    if isinstance(default, Fraction):
+        return _("a share, such as %(percent)s or %(decimal)s", percent="15%", decimal="0.15")
+    if not default:
+        return _("text in quotes")
+    return _("text in quotes, such as “%(example)s”", example=default)
 
 
 def parse_share(value: object) -> Fraction:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
+from typing import Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime as _babel_format_datetime
@@ -102,15 +103,21 @@ def localised(render: Callable[[str], str]) -> Message:
     return _Localised("", {"render": render})
 
 
-def list_of(items: Iterable[object]) -> Message:
-    """A list of messages or values, joined the way the reader's language lists things."""
+def list_of(items: Iterable[object], style: Literal["standard", "or"] = "standard") -> Message:
+    """A list of messages or values, joined the way the reader's language lists things
+    ("A, B, and C"); ``style="or"`` for a choice ("A, B, or C"), see :func:`any_of`."""
     values = tuple(items)
 
     def render(language: str) -> str:
         texts = [v.render(language) if isinstance(v, Message) else str(v) for v in values]
-        return format_list(texts, locale=_babel_locale(language)) if texts else ""
+        return format_list(texts, style=style, locale=_babel_locale(language)) if texts else ""
 
     return localised(render)
+
+
+def any_of(items: Iterable[object]) -> Message:
+    """A choice among values: "member, secretary, or moderator" (not "and")."""
+    return list_of(items, style="or")
 
 
 def _babel_locale(language: str) -> str:

@@ -86,9 +86,45 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     assert result.stderr == "" and result.stdout == '{\n  "optio'
 
 
-def test_an_option_named_like_a_reserved_key_is_bad_input(tmp_path):
-    result = harmony("tally", str(write(tmp_path, "equal,B\n5,0\n")))
-    assert result.returncode == 2 and "cannot be counted" in result.stderr
+def test_an_option_named_equal_is_counted(tmp_path):
+    result = harmony("tally", str(write(tmp_path, "equal,B\n5,0\n4,1\n")))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["winner"] == "equal" and record["runoff"] == {"equal": 2, "B": 0}
+
+
+def test_a_recount_never_drops_a_ballot(tmp_path):
+    """A published row that lost its scores is an error naming its line, not a ballot
+    fewer (it was counted as an empty line at the end)."""
+    result = harmony("tally", str(write(tmp_path, "receipt,A,B\nabc,3,2\ndef\n")))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Row 3 has 1 cell" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("1,2\n3,4\n", "no header row"),
+        ("A,B\n1,2\n,\n", "Row 3 has no score at all"),
+        ("A;B\n1;2\n", "semicolons"),
+        ('A,B\n1,2\n"3,4\n', "Row 3 opens a quotation mark"),
+    ],
+)
+def test_files_a_spreadsheet_makes_are_refused_by_name(tmp_path, content, expected):
+    result = harmony("tally", str(write(tmp_path, content)))
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+
+
+def test_json_texts_in_the_chosen_language(tmp_path):
+    path = str(write(tmp_path, "A,B\n5,0\n4,1\n"))
+    english = json.loads(harmony("tally", path).stdout)
+    french = json.loads(harmony("--language", "fr", "tally", path).stdout)
+    assert [s["kind"] for s in french["steps"]] == [s["kind"] for s in english["steps"]]
+    assert french["steps"][-1]["text"] != english["steps"][-1]["text"]
+    assert (
+        "gagn" in french["steps"][-1]["text"].lower()
+        or "vainq" in french["steps"][-1]["text"].lower()
+    )
 
 
 def test_published_ballots_with_a_multi_line_option_recount(tmp_path):

@@ -97,3 +97,31 @@ def test_bad_files(tmp_path):
 )
 def test_shares_are_exact(text, share):
     assert parse_share(text) == share
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"HARMONY_WEB__PORT": "eighty"}, "expected a whole number, such as 8080"),
+        ({"HARMONY_RULES__PETITION_SHARE": "lots"}, "expected a share, such as 15% or 0.15"),
+    ],
+)
+def test_a_wrong_type_names_the_expected_one(env, expected):
+    with pytest.raises(InvalidInput) as raised:
+        load_config(None, env)
+    assert expected in str(raised.value.message)
+
+
+def test_a_configuration_path_that_is_a_folder(tmp_path):
+    with pytest.raises(InvalidInput) as raised:
+        load_config(tmp_path, {})
+    assert "is a folder" in str(raised.value.message)
+
+
+def test_choices_read_or():
+    from harmony_matrix.i18n import any_of, list_of
+
+    assert any_of(["member", "secretary", "moderator"]).render("en") == (
+        "member, secretary, or moderator"
+    )
+    assert list_of(["A", "B", "C"]).render("en") == "A, B, and C"

@@ -6,24 +6,28 @@ web companion to the demo; for now it builds the database and shows the rules at
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 
 from sqlalchemy import select
 
+from harmony_matrix.constitution.process import PreparationStep
 from harmony_matrix.errors import RuleViolation
 from harmony_matrix.i18n import Message, _, _n
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
-from harmony_matrix.services import registry
+from harmony_matrix.services import debate, meetings, petitions, preparation, registry, roll_call
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.membership import member_ids, record_activity
 from harmony_matrix.storage import migrations
-from harmony_matrix.storage.models import Assembly, Person
+from harmony_matrix.storage.models import Assembly, Person, Petition
 
 #: Demo members were last active this long ago, so they count as active (90-day window).
 DEMO_ACTIVITY_AGE = timedelta(days=7)
+#: How far back the demo party's story begins.
+DEMO_HISTORY = timedelta(days=20)
 
 
 def demo_file(name: str) -> str:
@@ -70,15 +74,80 @@ async def run_demo(ctx: ServiceContext, say: Callable[[Message], None], *, reset
     if reset:
         await migrations.downgrade(ctx.engine, "base")
     await migrations.upgrade(ctx.engine)
-    await load_demo(ctx)
+    # The demo's Moot was held ten days ago, and nothing opens before its announced
+    # start: the register and the history are made on a clock of their own that starts
+    # twenty days back and moves on as the story does.
+    clock = _DemoClock(ctx.now() - DEMO_HISTORY)
+    history = dataclasses.replace(ctx, clock=clock)
+    await load_demo(history)
+    await _demo_decisions(history, clock)
     say(_("The demo party is loaded into %(url)s.", url=_demo_url(ctx)))
     async with ctx.transaction() as session:
         slugs = list(await session.scalars(select(Assembly.slug).order_by(Assembly.id)))
     for slug in slugs:
         found = await registry.assembly_quorum(ctx, slug)
         say(_demo_line(found))
-    say(_("Try: harmony --database %(url)s quorum operational-working-group", url=_demo_url(ctx)))
+    # .venv/bin is not on the PATH of someone who just ran ./dev demo: say ./dev harmony.
+    url = _demo_url(ctx)
+    for example in (
+        "assemblies list",
+        "quorum operational-working-group",
+        "petition status P-1",
+        "consensus --verify",
+    ):
+        say(_("Try: %(command)s", command=f"./dev harmony --database {url} {example}"))
     return 0
+
+
+#: The demo's own decisions, so the README's examples have something to show.
+DEMO_PETITION = "Hold a Party Thing on the party's climate policy"
+DEMO_QUESTION = "Should the Media Working Group publish a monthly newsletter?"
+DEMO_OUTCOME = "Publish a monthly newsletter, in large print and online"
+
+
+async def _demo_decisions(ctx: ServiceContext, clock: _DemoClock) -> None:
+    """A petition with a few signatures and one consensus record, made through the use
+    cases as people would; once only (a second ``harmony demo`` adds nothing)."""
+    async with ctx.transaction() as session:
+        if await session.scalar(select(Petition.id).limit(1)) is not None:
+            return
+    await petitions.start_petition(ctx, DEMO_MARKER, DEMO_PETITION)
+    for signer in ("@bryn:harmony.uk", "@chloe:matrix.org", "@gwen:harmony.uk"):
+        await petitions.sign_petition(ctx, signer, "P-1")
+    media, secretary = "media-working-group", DEMO_MARKER
+    called = await meetings.call_moot(ctx, secretary, media, DEMO_QUESTION)
+    for step, text in (
+        (PreparationStep.FACTS, "Survey of members: 31 of 40 read the party's news online"),
+        (PreparationStep.MATERIALS, "A sample issue, large print and screen-reader copies"),
+    ):
+        await preparation.record_preparation(ctx, secretary, called.ref, step, text)
+    await preparation.schedule(
+        ctx,
+        secretary,
+        called.ref,
+        ctx.now() + timedelta(days=10),
+        place="Community Hall, 1 High St",
+        online_url="https://meet.example/harmony",
+        accessibility="Step-free entrance, hearing loop, live captions online",
+    )
+    await preparation.notify(ctx, secretary, called.ref)
+    clock.current += timedelta(days=10)
+    await roll_call.open_meeting(ctx, secretary, called.ref)
+    for who in (secretary, "@chloe:matrix.org", "@gwen:harmony.uk", "@elif:example.org:8448"):
+        await roll_call.record_attendance(ctx, who, called.ref)
+    await debate.start_debate(ctx, secretary, called.ref)
+    await debate.add_option(ctx, secretary, called.ref, DEMO_OUTCOME)
+    await debate.end_debate(ctx, secretary, called.ref)
+
+
+class _DemoClock:
+    """A clock the demo moves by hand through its own history."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
 
 
 def _demo_line(found: registry.AssemblyQuorum) -> Message:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from harmony_matrix.config import parse_share
 from harmony_matrix.constitution.interpretations import FIFTEEN_PERCENT
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, list_of
+from harmony_matrix.i18n import Message, _, any_of
 from harmony_matrix.storage.models import AssemblyKind, AutomaticMembership, Visibility
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -198,7 +198,7 @@ def _choice(
                 "%(field)s “%(value)s” is not known; use %(choices)s.",
                 field=key,
                 value=value,
-                choices=list_of(member.value for member in enum_class),
+                choices=any_of(member.value for member in enum_class),
             )
         ) from error
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, known_language, list_of
+from harmony_matrix.i18n import Message, _, any_of, known_language
 from harmony_matrix.matrix_ids import check_matrix_id
 from harmony_matrix.storage.models import Role
 
@@ -181,7 +181,7 @@ def _assemblies(value: str) -> tuple[tuple[str, Role], ...]:
                 _(
                     "The role “%(role)s” is not known; use %(roles)s.",
                     role=role_text,
-                    roles=list_of(role.value for role in Role),
+                    roles=any_of(role.value for role in Role),
                 )
             ) from error
         found.append((slug.strip(), role))

@@ -250,6 +250,7 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
                 person,
                 now,
                 party_consensus=await makes_party_consensus(session, meeting, now),
+                language=ctx.party.default_language,
             )
         else:
             meeting.vote_round += 1
@@ -294,6 +295,7 @@ async def apply_vote_outcome(
             person,
             now,
             party_consensus=await makes_party_consensus(session, meeting, now),
+            language=ctx.party.default_language,
         )
     meeting.phase = next_phase
     audit(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.errors import InvalidInput, NotFound
 from harmony_matrix.i18n import _
 from harmony_matrix.matrix_ids import check_matrix_id  # noqa: F401  (callers import it here)
+from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import Assembly, Meeting, Person, Petition
 
 
@@ -48,10 +50,30 @@ async def person_by_matrix_id(session: AsyncSession, matrix_id: str) -> Person:
 
 
 async def assembly_by_slug(session: AsyncSession, slug: str) -> Assembly:
-    assembly = await session.scalar(select(Assembly).where(Assembly.slug == slug))
-    if assembly is None:
-        raise NotFound(_("There is no assembly called “%(slug)s”.", slug=slug))
-    return assembly
+    """The assembly a user means: its slug, else its reference code, else its name (any
+    case), as ``harmony assemblies list`` shows them."""
+    typed = slug.strip()
+    for column in (Assembly.slug, Assembly.reference, Assembly.name):
+        found = list(
+            await session.scalars(select(Assembly).where(func.lower(column) == typed.lower()))
+        )
+        if len(found) == 1:
+            return found[0]
+    raise NotFound(_("There is no assembly called “%(slug)s”.", slug=slug))
+
+
+@dataclass(frozen=True)
+class AssemblyListing:
+    slug: str
+    reference: str
+    name: str
+
+
+async def list_assemblies(ctx: ServiceContext) -> list[AssemblyListing]:
+    """Every assembly with the slug and reference code commands accept, by name."""
+    async with ctx.transaction() as session:
+        rows = await session.scalars(select(Assembly).order_by(Assembly.name))
+        return [AssemblyListing(row.slug, row.reference, row.name) for row in rows]
 
 
 async def meeting_by_ref(session: AsyncSession, ref: str, *, lock: bool = False) -> Meeting:

@@ -173,12 +173,13 @@ def _split_receipts(data: bytes) -> tuple[list[str] | None, bytes]:
 
 
 def _columns(names: list[str], options: tuple[BallotOption, ...]) -> list[int]:
-    """For each option in order, its column in the file. A column may name an option by
-    its number ("2"), as published ("2. Meet every two months") or by its text; every
-    active option must have exactly one column."""
+    """For each option in order, its column in the file. A column names an option as
+    published ("2. Meet every two months") or by its text; every active option must have
+    exactly one column. A bare number is not a name: the reader refuses a header of
+    numbers, which is what a file whose header row was forgotten looks like."""
     by_name: dict[str, int] = {}
     for option in options:
-        for name in (str(option.number), option.label, option.text):
+        for name in (option.label, option.text):
             by_name.setdefault(" ".join(name.split()).casefold(), option.number)
     columns: dict[int, int] = {}
     for column, name in enumerate(names):

@@ -44,7 +44,27 @@ async def _run(engine: AsyncEngine, action: Callable[[Config, str], None], revis
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    state = await schema_state(engine)
+    if state.current is not None and not _known(state.current):
+        raise _newer(state.current)
     await _run(engine, command.upgrade, revision)
+
+
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except (ResolutionError, CommandError):
+        return False
+
+
+def _newer(revision: str) -> RuleViolation:
+    return RuleViolation(
+        _(
+            "The database was migrated by a newer version of Harmony (revision "
+            "%(revision)s). Upgrade Harmony before using it.",
+            revision=revision,
+        )
+    )
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
@@ -77,16 +97,6 @@ async def require_current_schema(engine: AsyncEngine) -> None:
         return
     if state.current is None:
         raise RuleViolation(_("The database is empty. Run: harmony db upgrade"))
-    try:
-        known = ScriptDirectory.from_config(alembic_config()).get_revision(state.current)
-    except (ResolutionError, CommandError):
-        known = None
-    if known is None:
-        raise RuleViolation(
-            _(
-                "The database was migrated by a newer version of Harmony (revision "
-                "%(revision)s). Upgrade Harmony before using it.",
-                revision=state.current,
-            )
-        )
+    if not _known(state.current):
+        raise _newer(state.current)
     raise RuleViolation(_("The database needs migrating. Run: harmony db upgrade"))

@@ -41,9 +41,6 @@ import numpy.typing as npt
 from harmony_matrix.i18n import Message, _, _n, list_of
 
 MAX_SCORE = 5
-#: The key of the ballots that score both finalists equally in :attr:`StarResult.runoff`;
-#: so no option may be called this.
-EQUAL_KEY = "equal"
 
 #: Every :attr:`Step.kind`, in the order they can appear, with its ``params``.
 STEP_KINDS: Mapping[str, str] = {
@@ -99,7 +96,9 @@ class StarResult:
 
     ``finalists`` is empty when only a lot could choose them (the steps then show every
     possible pair); ``runoff`` is then None too. ``winner`` is None exactly when
-    ``no_clear_winner`` is True.
+    ``no_clear_winner`` is True. ``runoff`` maps each finalist to the ballots that
+    score it higher; ``runoff_equal`` counts the ballots that score both the same (kept
+    apart, so that an option may be called anything, "equal" included).
     """
 
     options: tuple[str, ...]
@@ -108,12 +107,13 @@ class StarResult:
     five_star: tuple[int, ...]
     finalists: tuple[str, ...]
     runoff: Mapping[str, int] | None
+    runoff_equal: int | None
     winner: str | None
     no_clear_winner: bool
     steps: tuple[Step, ...]
 
-    def to_json(self) -> dict[str, object]:
-        """A plain-JSON record of the result, with each step's English text."""
+    def to_json(self, language: str = "en") -> dict[str, object]:
+        """A plain-JSON record of the result, with each step's text in ``language``."""
         return {
             "options": list(self.options),
             "ballots": self.ballots,
@@ -121,13 +121,14 @@ class StarResult:
             "five_star": dict(zip(self.options, self.five_star, strict=True)),
             "finalists": list(self.finalists),
             "runoff": dict(self.runoff) if self.runoff is not None else None,
+            "runoff_equal": self.runoff_equal,
             "winner": self.winner,
             "no_clear_winner": self.no_clear_winner,
             "steps": [
                 {
                     "kind": step.kind,
                     "params": _plain(step.params),
-                    "text": step.message().render("en"),
+                    "text": step.message().render(language),
                 }
                 for step in self.steps
             ],
@@ -142,23 +143,24 @@ def tabulate(scores: npt.NDArray[np.integer], options: Sequence[str]) -> StarRes
     """Count STAR ballots: ``scores`` has one row per ballot and one column per option.
 
     Raises ValueError for anything but a 2-D integer array of scores 0..5 whose columns
-    match ``options``, and for empty, duplicate or reserved (:data:`EQUAL_KEY`) names.
+    match ``options``, and for empty or duplicate names.
     """
     names = _checked_options(options)
     count = _Count(names, _by_option(scores, len(names)))
     if len(names) == 1:
-        return count.result((names[0],), None, {0}, [Step("single_option", {"option": names[0]})])
+        only = [Step("single_option", {"option": names[0]})]
+        return count.result((names[0],), None, None, {0}, only)
     steps = [count.scores_step()]
     scoring = _scoring_round(count, steps)
     if scoring.lot_pool:
         winners = _every_draw(count, scoring, steps)
-        return count.result((), None, winners, steps)
+        return count.result((), None, None, winners, steps)
     first, second = scoring.advanced
     outcome = count.runoff(first, second)
     steps.extend(_runoff_steps(count, outcome))
     runoff = {names[first]: outcome.first_votes, names[second]: outcome.second_votes}
-    runoff[EQUAL_KEY] = outcome.equal
-    return count.result((names[first], names[second]), runoff, outcome.winners, steps)
+    finalists = (names[first], names[second])
+    return count.result(finalists, runoff, outcome.equal, outcome.winners, steps)
 
 
 # --- Input -------------------------------------------------------------------------------
@@ -173,8 +175,6 @@ def _checked_options(options: Sequence[str]) -> tuple[str, ...]:
         raise ValueError("option names must be non-empty strings")
     if len(set(names)) != len(names):
         raise ValueError(f"option names must be distinct: {list(names)}")
-    if EQUAL_KEY in names:
-        raise ValueError(f"{EQUAL_KEY!r} is reserved for equal runoff preferences")
     return names
 
 
@@ -264,6 +264,7 @@ class _Count:
         self,
         finalists: tuple[str, ...],
         runoff: Mapping[str, int] | None,
+        runoff_equal: int | None,
         winners: set[int],
         steps: list[Step],
     ) -> StarResult:
@@ -282,6 +283,7 @@ class _Count:
             five_star=self.five_star,
             finalists=finalists,
             runoff=runoff,
+            runoff_equal=runoff_equal,
             winner=winner,
             no_clear_winner=winner is None,
             steps=tuple(steps),

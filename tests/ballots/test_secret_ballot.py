@@ -34,6 +34,8 @@ from tests.services.helpers import ANA, IRIS, row_counts
 
 from .helpers import OPTIONS, link_in, links_by_person, meeting_at_vote, path_of, voters
 
+PAPER_BALLOT = b"Meet monthly,Meet every two months,Meet yearly\n5,0,0\n"
+
 
 async def test_a_whole_secret_ballot(demo):
     present = await voters(demo, 9)
@@ -89,7 +91,7 @@ async def test_no_clear_winner_returns_to_debate_and_a_new_round(demo):
     assert (await meetings.meeting_summary(demo, ref)).phase is Phase.DEBATE
     with pytest.raises(RuleViolation):
         # phase is debate now
-        await paper_votes.enter_paper_vote(demo, ANA, ref, b"1,2,3\n5,0,0\n")
+        await paper_votes.enter_paper_vote(demo, ANA, ref, PAPER_BALLOT)
     await debate.withdraw_option(demo, ANA, ref, 3)
     assert (await debate.end_debate(demo, ANA, ref)).vote_round == 2
     second = await ballots.open_ballot(demo, ANA, ref)
@@ -320,7 +322,7 @@ async def test_the_ballot_box_has_rules(demo):
     with pytest.raises(RuleViolation, match="already been opened"):
         await ballots.open_ballot(demo, ANA, ref)
     with pytest.raises(RuleViolation, match="close the ballot"):
-        await paper_votes.enter_paper_vote(demo, ANA, ref, b"1,2,3\n5,0,0\n")
+        await paper_votes.enter_paper_vote(demo, ANA, ref, PAPER_BALLOT)
     with pytest.raises(RuleViolation, match="when the ballot closes"):
         await ballots.published_ballots(demo, ref)
     demo.secret_key = b"short"

@@ -82,7 +82,7 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
 
     # No clear winner: back to debate, continued on a later day, then the vote again.
     # The vote is held on paper: its ballots are entered and counted by STAR.
-    tie = b"1,4\n5,0\n0,5\n5,0\n0,5\n"
+    tie = b'1. Print only,"4. Email, with print on request"\n5,0\n0,5\n5,0\n0,5\n'
     again = await paper_votes.enter_paper_vote(ctx, ANA, ref, tie)
     assert again.result is not None and again.result["winner"] is None
     again = await meetings.meeting_summary(ctx, ref)
@@ -101,7 +101,7 @@ async def test_a_whole_moot_from_call_to_consensus(demo):
     assert await preparation.notify(ctx, ANA, ref) > 0
     await to_start(ctx, ref)
     assert (await debate.end_debate(ctx, ANA, ref)).vote_round == 2
-    email = b"1,4\n1,5\n0,5\n5,4\n2,3\n"
+    email = b'Print only,"Email, with print on request"\n1,5\n0,5\n5,4\n2,3\n'
     await paper_votes.enter_paper_vote(ctx, ANA, ref, email)
     done = await meetings.meeting_summary(ctx, ref)
     assert done.phase is Phase.CONSENSUS

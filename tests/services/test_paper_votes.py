@@ -62,9 +62,12 @@ async def test_no_clear_winner_on_paper_returns_to_debate(demo):
     assert (await ballots.open_ballot(demo, ANA, ref)).number == 2
 
 
-async def test_given_receipts_and_option_numbers_are_accepted(demo):
+async def test_given_receipts_and_options_in_any_order_are_accepted(demo):
     ref = await meeting_at_vote(demo, await voters(demo, 6))
-    csv = "receipt,2,1,3\nPAPER-A,1,5,0\nPAPER-B,0,4,3\nPAPER-C,2,5,0\n"
+    csv = (
+        "receipt,2. Meet every two months,meet monthly,Meet yearly\n"
+        "PAPER-A,1,5,0\nPAPER-B,0,4,3\nPAPER-C,2,5,0\n"
+    )
     view = await paper_votes.enter_paper_vote(demo, ANA, ref, csv.encode())
     assert view.result is not None and view.result["winner"] == "1. Meet monthly"
     published = await ballots.published_ballots(demo, ref)
@@ -76,11 +79,12 @@ async def test_given_receipts_and_option_numbers_are_accepted(demo):
     [
         ("1. Meet monthly,2. Meet every two months\n5,0\n", "option 3"),
         (HEADER + "5,3,9\n", "0 to 5"),
-        ("1,2,4\n5,0,0\n", "no option"),
-        ("1,2,2\n5,0,0\n", "twice"),
+        ("Meet monthly,Meet every two months,Meet weekly\n5,0,0\n", "no option"),
+        ("Meet monthly,1. Meet monthly,Meet yearly\n5,0,0\n", "twice"),
+        ("1,2,3\n5,0,0\n", "no header row"),
         (HEADER, "no ballots"),
         (HEADER + "5,0,0\n" * 7, "7 paper ballots"),
-        ("receipt,1,2,3\nA,5,0,0\nA,0,5,0\n", "receipt"),
+        ("receipt," + HEADER + "A,5,0,0\nA,0,5,0\n", "receipt"),
     ],
 )
 async def test_bad_paper_ballots_are_refused_and_nothing_is_stored(demo, csv, message):

@@ -107,7 +107,8 @@ async def test_old_records_keep_verifying_with_the_new_field(demo):
     async with demo.transaction() as session:
         row = await session.scalar(select(ConsensusRecord))
         assert row is not None and not row.party_consensus
-        assert row.hash == consensus.record_hash(
+        assert row.hash == consensus.entry_hash(
+            number=row.id,
             previous_hash=row.previous_hash,
             meeting_id=row.meeting_id,
             question=row.question,

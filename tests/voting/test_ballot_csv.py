@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,15 @@ from harmony_matrix.voting.ballot_csv import (
     _parse_fast,
     _parse_slow,
     parse_ballots,
+)
+
+_EMPTY_ROW = (
+    "Row %s is empty. Only the end of the file may have empty lines; each ballot needs a "
+    "cell for every option."
+)
+_BLANK_ROW = (
+    "Row %s has no score at all, only blank cells. Remove the row if it is not a ballot; "
+    "a ballot that scores every option 0 is written with 0s."
 )
 
 
@@ -37,7 +47,12 @@ def _scores(rows: list[list[int]]) -> np.ndarray:
         (BOM + b"A,B\r\n1,2\r\n", ["A", "B"], [[1, 2]]),
         (b"A,B\n1,2\n\n\n", ["A", "B"], [[1, 2]]),
         (b"A,B\r\n1,2\r\n\r\n", ["A", "B"], [[1, 2]]),
-        (b"A,B,C\n1,,3\n,,\n", ["A", "B", "C"], [[1, 0, 3], [0, 0, 0]]),
+        (b"A,B,C\n1,,3\n,,0\n", ["A", "B", "C"], [[1, 0, 3], [0, 0, 0]]),
+        (b"receipt,A,B\nabc,3,2\ndef,,1\n", ["A", "B"], [[3, 2], [0, 1]]),
+        (b'receipt,A,B\r\n"a,b",3,2\r\n', ["A", "B"], [[3, 2]]),
+        (b"equal,B\n1,2\n", ["equal", "B"], [[1, 2]]),
+        (b"A,B\n1,\n,2\n", ["A", "B"], [[1, 0], [0, 2]]),
+        (b"A,B\r\n1,\r\n,2\r\n", ["A", "B"], [[1, 0], [0, 2]]),
         (b"A,B\n  3 , 4\t\n", ["A", "B"], [[3, 4]]),
         (b" A , B \n1,2\n", ["A", "B"], [[1, 2]]),
         (b'"Smith, Jo",B\n1,2\n', ["Smith, Jo", "B"], [[1, 2]]),
@@ -64,6 +79,8 @@ def test_reads_well_formed_files(data, options, rows):
         b"A,B,C\n1,2,3\n4,5,0",
         b"A,B,C\r\n1,2,3\r\n4,5,0\r\n\r\n",
         b"A\n5\n3\n",
+        b"A,B\n1,\n,2\n",
+        b"A,B\r\n1,\r\n,2\r\n3,4",
         b'"Smith, Jo",B\n1,2\n',
         "Zoë,Ångström\n5,0\n".encode(),
     ],
@@ -124,11 +141,46 @@ def test_single_digit_files_take_the_fast_path(data):
             3,
             "Row 3 is not UTF-8 text. Save the file as “CSV UTF-8” and try again.",
         ),
-        # An unclosed quote runs to the end of the file: all of it is one option's name.
+        # An unclosed quote would run to the end of the file: it is named.
         (
             b'"A\n5\n5\n',
-            2,
-            "The file has no ballots: below the options in row 1, there are no rows.",
+            1,
+            'Row 1 opens a quotation mark (") that is never closed, so the rest of the file '
+            "would be one cell. Close the quote or remove it.",
+        ),
+        (
+            b'A,B\n1,2\n"3,4\n5,5\n',
+            3,
+            'Row 3 opens a quotation mark (") that is never closed, so the rest of the file '
+            "would be one cell. Close the quote or remove it.",
+        ),
+        # A recount never drops a ballot: a row holding only its receipt is an error.
+        (
+            b"receipt,A,B\nabc,3,2\ndef\n",
+            3,
+            "Row 3 has 1 cell, but row 1 has a receipt column and 2 options.",
+        ),
+        # Physical line numbers, after empty lines at the end too.
+        (b"A,B\n1,2\n\n\n3\n", 3, _EMPTY_ROW.replace("%s", "3")),
+        (b"receipt,A,B\nx,1,2\n\ny,3\n", 3, _EMPTY_ROW.replace("%s", "3")),
+        # A file with no header row: its first ballot is not a list of option names.
+        (
+            b"1,2,3\n4,5,0\n",
+            1,
+            "Row 1 holds numbers, not option names: the file seems to have no header row. "
+            "Add a first row that names the options, one per column.",
+        ),
+        # A row of commas is what a spreadsheet leaves below the data, not a ballot.
+        (b"A,B,C\n1,2,3\n,,\n", 3, _BLANK_ROW.replace("%s", "3")),
+        (b"A,B,C\r\n,,\r\n1,2,3\r\n", 2, _BLANK_ROW.replace("%s", "2")),
+        (b"receipt,A,B\nabc,,\n", 2, _BLANK_ROW.replace("%s", "2")),
+        (b"A,B\n  ,\t\n", 2, _BLANK_ROW.replace("%s", "2")),
+        # A file saved with semicolons, as a spreadsheet in many languages does.
+        (
+            b"A;B;C\n1;2;3\n",
+            1,
+            "The cells are separated by semicolons (;), not commas. Save the file as "
+            "“CSV UTF-8 (comma delimited)” and try again.",
         ),
         # A quoted line break makes the header two lines long: the bad ballot is on line 4.
         (
@@ -166,7 +218,11 @@ def test_errors_are_translatable_messages():
 option_names = st.lists(
     st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
     .map(str.strip)
-    .filter(bool),
+    .filter(bool)
+    # Not what the reader refuses on purpose: a header of numbers (no header row), a
+    # semicolon-separated header, and "receipt" (the published ballots' first column).
+    .filter(lambda name: not re.fullmatch(r"[+-]?[0-9]+", name))
+    .filter(lambda name: ";" not in name and name != "receipt"),
     min_size=1,
     max_size=6,
     unique=True,
@@ -192,6 +248,8 @@ def ballot_files(draw) -> tuple[bytes, list[str], np.ndarray]:
     writer = csv.writer(output, lineterminator=ending)
     for row in scores.tolist():
         cells = ["" if blank_zeros and v == 0 else str(v) for v in row]
+        if not any(cells):
+            cells[0] = "0"  # a row of blanks is refused: a ballot of zeros is written 0
         if padded:
             cells = [f" {cell} " for cell in cells]
         writer.writerow(cells)
@@ -205,7 +263,7 @@ def ballot_files(draw) -> tuple[bytes, list[str], np.ndarray]:
     return data, options, scores
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(ballot_files())
 def test_both_paths_read_every_valid_file_the_same(file):
     data, options, scores = file
@@ -228,7 +286,7 @@ def _outcome(parse, data: bytes) -> object:
     return (options, scores.shape, scores.tobytes())
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(ballot_files(), st.data())
 def test_the_fast_path_never_accepts_what_the_csv_module_would_not(file, data):
     """Damage a valid file at random; whenever the fast path still returns a result, the
@@ -262,3 +320,55 @@ def test_a_million_ballots_take_the_vectorised_path():
     options, found = parse_ballots(data)
     assert len(options) == 10 and fast[0] == options
     np.testing.assert_array_equal(found, scores)
+
+
+def _file_of(options: list[str], scores: np.ndarray, blanks: np.ndarray, ending: str) -> bytes:
+    lines = [",".join(options)]
+    for row, blank in zip(scores.tolist(), blanks.tolist(), strict=True):
+        lines.append(",".join("" if b else str(v) for v, b in zip(row, blank, strict=True)))
+    return ending.join(lines).encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(
+            arrays(np.int8, st.tuples(st.integers(1, 40), st.just(n)), elements=st.integers(0, 5)),
+            st.sampled_from(["\n", "\r\n"]),
+            st.integers(0, 2**32 - 1),
+        )
+    )
+)
+def test_blank_cells_stay_on_the_fast_path(case):
+    """A blank cell (a 0) no longer sends the file to the row-by-row reader."""
+    scores, ending, seed = case
+    blanks = np.random.default_rng(seed).random(scores.shape) < 0.3
+    blanks[:, 0] &= blanks[:, 1:].sum(axis=1) < scores.shape[1] - 1  # never a row of blanks
+    scores = np.where(blanks, 0, scores).astype(np.int8)
+    options = [f"O{i}" for i in range(scores.shape[1])]
+    data = _file_of(options, scores, blanks, ending)
+    fast = _parse_fast(data)
+    assert fast is not None
+    np.testing.assert_array_equal(fast[1], scores)
+    np.testing.assert_array_equal(_parse_slow(data)[1], scores)
+
+
+def test_the_fast_path_reads_chunk_by_chunk(monkeypatch):
+    """Files larger than one chunk are cut at line endings and give the same scores."""
+    import harmony_matrix.voting.ballot_csv as module
+
+    monkeypatch.setattr(module, "_CHUNK", 7)
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=(500, 3), dtype=np.int8)
+    blanks = (rng.random(scores.shape) < 0.2) & (scores == 0)
+    blanks[:, 0] = False
+    for ending in ("\n", "\r\n"):
+        data = _file_of(["A", "B", "C"], scores, blanks, ending) + ending.encode()
+        fast = _parse_fast(data)
+        assert fast is not None
+        np.testing.assert_array_equal(fast[1], scores)
+        np.testing.assert_array_equal(_parse_slow(data)[1], scores)
+    broken = _file_of(["A", "B", "C"], scores, blanks, "\n").replace(b"\n", b"\n\n", 300)
+    with pytest.raises(BallotFileError) as raised:
+        parse_ballots(broken)
+    assert raised.value.row == 2  # the header's line ending is doubled first

@@ -83,7 +83,8 @@ def test_abstentions_change_no_outcome(path: Path):
     assert kept.runoff is not None and dropped.runoff is not None
     for finalist in kept.finalists:
         assert kept.runoff[finalist] == dropped.runoff[finalist]
-    assert kept.runoff["equal"] - dropped.runoff["equal"] == kept.ballots - dropped.ballots
+    assert kept.runoff_equal is not None and dropped.runoff_equal is not None
+    assert kept.runoff_equal - dropped.runoff_equal == kept.ballots - dropped.ballots
 
 
 def test_the_copy_matches_the_shared_suite_when_present():

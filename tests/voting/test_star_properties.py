@@ -200,7 +200,8 @@ def test_a_ballot_scoring_every_option_the_same_changes_nothing(election, score)
     if before.runoff is None:
         assert after.runoff is None
     else:
-        assert after.runoff == {**before.runoff, "equal": before.runoff["equal"] + 1}
+        assert after.runoff == before.runoff
+        assert after.runoff_equal == before.runoff_equal + 1
 
 
 @given(elections(), st.data())
@@ -252,11 +253,8 @@ def test_two_options_the_one_preferred_on_more_ballots_wins(election):
     for_first = int((scores[:, 0] > scores[:, 1]).sum())
     for_second = int((scores[:, 1] > scores[:, 0]).sum())
     result = tabulate(scores, names)
-    assert result.runoff == {
-        names[0]: for_first,
-        names[1]: for_second,
-        "equal": scores.shape[0] - for_first - for_second,
-    }
+    assert result.runoff == {names[0]: for_first, names[1]: for_second}
+    assert result.runoff_equal == scores.shape[0] - for_first - for_second
     if for_first != for_second:
         assert result.winner == names[0 if for_first > for_second else 1]
     else:
@@ -276,7 +274,7 @@ def test_result_is_consistent_and_json_ready(election):
         result.finalists
     )
     if result.runoff is not None:
-        assert sum(result.runoff.values()) == result.ballots
+        assert sum(result.runoff.values()) + result.runoff_equal == result.ballots
     assert all(step.kind in STEP_KINDS for step in result.steps)
     assert result.steps[-1].kind == ("no_clear_winner" if result.winner is None else "winner")
     record = result.to_json()
@@ -363,7 +361,6 @@ def test_five_star_ratings_narrowing_a_tie_to_two_lead_to_the_lot_not_head_to_he
         (np.array([[-1, 0]], dtype=np.int8), ["A", "B"], "0 to 5"),
         (np.zeros((1, 2), dtype=np.int8), ["A", "A"], "distinct"),
         (np.zeros((1, 2), dtype=np.int8), ["A", ""], "non-empty"),
-        (np.zeros((1, 2), dtype=np.int8), ["A", "equal"], "reserved"),
         (np.zeros((1, 0), dtype=np.int8), [], "at least one"),
     ],
 )
@@ -386,7 +383,8 @@ def test_explains_why_the_runoff_winner_won_with_the_lower_total():
     result = tabulate(scores, ["Allison", "Bill"])
     assert result.totals == (32, 18)
     assert result.winner == "Bill"
-    assert result.runoff == {"Allison": 4, "Bill": 6, "equal": 0}
+    assert result.runoff == {"Allison": 4, "Bill": 6}
+    assert result.runoff_equal == 0
     assert result.explain() == [
         "Scoring round: 10 ballots counted. Total scores: Allison (32) and Bill (18).",
         "Allison (32) and Bill (18) have the two highest total scores and go to the runoff.",
@@ -431,7 +429,8 @@ def test_to_json_keys_and_types():
     assert record["totals"] == {"Allison": 32, "Bill": 18, "Carmen": 10}
     assert record["five_star"] == {"Allison": 4, "Bill": 0, "Carmen": 0}
     assert record["ballots"] == 10
-    assert record["runoff"] == {"Allison": 4, "Bill": 6, "equal": 0}
+    assert record["runoff"] == {"Allison": 4, "Bill": 6}
+    assert record["runoff_equal"] == 0
     steps = record["steps"]
     assert isinstance(steps, list)
     assert [s["kind"] for s in steps] == [
@@ -462,3 +461,17 @@ def test_a_huge_tie_is_settled_without_trying_every_draw():
     assert result.winner is None and result.no_clear_winner
     possible = [step for step in result.steps if step.kind == "possible_runoff"]
     assert len(possible) <= 3  # stopped as soon as two winners were possible
+
+
+def test_an_option_may_be_called_equal():
+    """The ballots scoring both finalists the same are kept apart from the finalists, so
+    no option name is reserved (an option called "equal" once could not be counted)."""
+    scores = np.array([[5, 1], [4, 2], [3, 3]], dtype=np.int8)
+    result = tabulate(scores, ["equal", "B"])
+    assert result.winner == "equal"
+    assert result.runoff == {"equal": 2, "B": 0}
+    assert result.runoff_equal == 1
+    assert tabulate(scores, ["runoff_equal", "B"]).to_json()["runoff"] == {
+        "runoff_equal": 2,
+        "B": 0,
+    }
