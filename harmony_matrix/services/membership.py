@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -101,14 +102,19 @@ async def record_activity(
     ]
     if not rows:
         return
+    await session.execute(activity_upsert(session), rows)
+
+
+def activity_upsert(session: AsyncSession) -> Any:
+    """An INSERT of assembly activity that updates the date of a pair already there;
+    executed with a list of rows (person_id, assembly_id, last_active_at)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(AssemblyActivity).values(rows)
-    statement = statement.on_conflict_do_update(
+    statement = insert(AssemblyActivity.__table__)
+    return statement.on_conflict_do_update(
         index_elements=["person_id", "assembly_id"],
         set_={"last_active_at": statement.excluded.last_active_at},
     )
-    await session.execute(statement)
 
 
 async def roles_in(
