@@ -47,8 +47,7 @@ def check_matrix_id(value: str) -> str:
     returned with its server name in lower case; InvalidInput says what is wrong."""
     text = value.strip()
     example = _(
-        "“%(value)s” is not a Matrix ID. It looks like @name:server, "
-        "for example @ana:matrix.org.",
+        "“%(value)s” is not a Matrix ID. It looks like @name:server, for example @ana:matrix.org.",
         value=value,
     )
     if not text.startswith("@") or ":" not in text:

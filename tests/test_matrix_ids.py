@@ -8,7 +8,11 @@ from harmony_matrix.errors import InvalidInput
 from harmony_matrix.matrix_ids import check_matrix_id, normalise_matrix_id
 
 LOCALPART = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._=-/+", min_size=1, max_size=30)
-LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=12)
+LABEL = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    min_size=1,
+    max_size=12,
+)
 SERVER = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
 
 

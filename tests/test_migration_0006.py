@@ -1,6 +1,7 @@
 """Migration 0006 lowers the case of Matrix server names already in the register, and
 refuses, naming them, entries that would become one person."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -38,7 +39,7 @@ async def test_server_names_are_lowered(empty_url):
 async def test_two_entries_that_become_one_person_are_refused(empty_url):
     engine = await _register(empty_url, "@bob:Example.org", "@bob:example.org", "@ann:A.org")
     try:
-        with pytest.raises(RuntimeError, match="@bob:Example.org, @bob:example.org"):
+        with pytest.raises(RuntimeError, match=re.escape("@bob:Example.org, @bob:example.org")):
             await migrations.upgrade(engine)
         async with engine.connect() as connection:
             found = set((await connection.execute(text("SELECT matrix_id FROM people"))).scalars())
