@@ -15,7 +15,13 @@ from harmony_matrix.i18n import _
 
 def column_limit(column: Any) -> int | None:
     """The most characters a String(n) column holds (None: no limit)."""
-    return getattr(column.type, "length", None)
+    key = str(column)
+    if key not in _LIMITS:
+        _LIMITS[key] = getattr(column.type, "length", None)
+    return _LIMITS[key]
+
+
+_LIMITS: dict[str, int | None] = {}
 
 
 def check_length(value: str, column: Any, label: str) -> None:

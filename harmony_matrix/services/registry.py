@@ -38,6 +38,7 @@ from harmony_matrix.services.membership import (
 from harmony_matrix.services.records import audit
 from harmony_matrix.storage.models import (
     Assembly,
+    AssemblyActivity,
     AssemblyMembership,
     AutomaticMembership,
     Office,
@@ -166,10 +167,26 @@ async def _plan_people(
             select(Office.person_id, Office.title).where(Office.until.is_(None))
         )
     )
+    register = _Register(
+        assemblies=assemblies,
+        automatic=automatic,
+        roles=roles,
+        offices=offices,
+        activity={
+            (person_id, assembly_id): at
+            for person_id, assembly_id, at in await session.execute(
+                select(
+                    AssemblyActivity.person_id,
+                    AssemblyActivity.assembly_id,
+                    AssemblyActivity.last_active_at,
+                )
+            )
+        },
+    )
     plan = _Plan([], [], [], [], [], [], people)
     for row in rows:
         try:
-            outcome = _plan_row(row, now, plan, assemblies, automatic, roles, offices)
+            outcome = _plan_row(row, now, plan, register)
         except HarmonyError as error:
             report.rows.append(RowReport(row.row, row.matrix_id, Outcome.ERROR, error.message))
             continue
@@ -177,15 +194,21 @@ async def _plan_people(
     return plan
 
 
-def _plan_row(
-    row: PersonRow,
-    now: datetime,
-    plan: _Plan,
-    assemblies: dict[str, int],
-    automatic: list[int],
-    roles: dict[tuple[int, int, str], tuple[int, datetime | None]],
-    offices: set[tuple[int, str]],
-) -> Outcome:
+@dataclass(frozen=True)
+class _Register:
+    """What the database holds, read in one query per table before any row is planned."""
+
+    assemblies: dict[str, int]
+    automatic: list[int]
+    #: (person, assembly, role) -> (membership ID, until)
+    roles: dict[tuple[int, int, str], tuple[int, datetime | None]]
+    #: (person, title) of offices held now
+    offices: set[tuple[int, str]]
+    #: (person, assembly) -> last active
+    activity: dict[tuple[int, int], datetime]
+
+
+def _plan_row(row: PersonRow, now: datetime, plan: _Plan, register: _Register) -> Outcome:
     stored = plan.people.get(row.matrix_id)
     wanted: dict[str, Any] = {"display_name": row.display_name, "status": row.status, **row.fields}
     if stored is None:
@@ -209,13 +232,17 @@ def _plan_row(
     touched = False
     listed: list[int] = []
     for slug, role in dict.fromkeys(row.assemblies):
-        assembly_id = assemblies.get(slug)
+        assembly_id = register.assemblies.get(slug)
         if assembly_id is None:
             raise InvalidInput(
                 _("The assembly “%(slug)s” does not exist; import assemblies first.", slug=slug)
             )
         listed.append(assembly_id)
-        held = roles.get((person_id, assembly_id, str(role))) if person_id is not None else None
+        held = (
+            register.roles.get((person_id, assembly_id, str(role)))
+            if person_id is not None
+            else None
+        )
         if held is None:
             plan.new_roles.append((row.matrix_id, assembly_id, role))
             touched = True
@@ -223,17 +250,21 @@ def _plan_row(
             plan.reopened_roles.append(held[0])
             touched = True
     for title in dict.fromkeys(row.offices):
-        if person_id is None or (person_id, title) not in offices:
+        if person_id is None or (person_id, title) not in register.offices:
             plan.new_offices.append((row.matrix_id, title))
             touched = True
     if row.last_active is not None:
-        for assembly_id in dict.fromkeys([*listed, *automatic]):
-            plan.activity.append((row.matrix_id, assembly_id, row.last_active))
+        # Written only where it changes: a re-import of the same file writes nothing.
+        for assembly_id in dict.fromkeys([*listed, *register.automatic]):
+            if person_id is None or register.activity.get((person_id, assembly_id)) != (
+                row.last_active
+            ):
+                plan.activity.append((row.matrix_id, assembly_id, row.last_active))
     if stored is None:
         plan.new_people.append({"matrix_id": row.matrix_id, "created_at": now, **values})
         plan.people[row.matrix_id] = _Stored(None, values)
         return outcome
-    if outcome is Outcome.UPDATED or row.last_active is not None:
+    if outcome is Outcome.UPDATED or values["last_active_at"] != stored.values["last_active_at"]:
         plan.changed_people.append({"b_id": stored.id, **values})
     if touched and outcome is Outcome.UNCHANGED:
         return Outcome.UPDATED
