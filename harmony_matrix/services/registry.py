@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.eligibility import Act, check_may
@@ -41,6 +41,7 @@ from harmony_matrix.storage.models import (
     AssemblyActivity,
     AssemblyMembership,
     AutomaticMembership,
+    Base,
     Office,
     Person,
     Remit,
@@ -50,6 +51,11 @@ from harmony_matrix.storage.models import (
 
 class _DryRun(Exception):
     """Raised inside the transaction of a dry run so that nothing is kept."""
+
+
+def _table(model: type[Base]) -> Table:
+    """The Core table of a model, for bulk statements (no ORM objects per row)."""
+    return cast(Table, model.__table__)
 
 
 #: Rows per statement when writing in bulk (below every driver's parameter limit).
@@ -130,7 +136,7 @@ class _Plan:
 async def _plan_people(
     session: AsyncSession, rows: list[PersonRow], now: datetime, report: ImportReport
 ) -> _Plan:
-    people_table = Person.__table__
+    people_table = _table(Person)
     people: dict[str, _Stored] = {
         row.matrix_id: _Stored(row.id, {key: getattr(row, key) for key in _PERSON_FIELDS})
         for row in await session.execute(
@@ -274,7 +280,7 @@ def _plan_row(row: PersonRow, now: datetime, plan: _Plan, register: _Register) -
 async def _write_people(
     session: AsyncSession, plan: _Plan, now: datetime, progress: Progress | None
 ) -> None:
-    people = Person.__table__
+    people = _table(Person)
     total = (
         len(plan.new_people)
         + len(plan.changed_people)
@@ -318,7 +324,7 @@ async def _write_people(
         .values({key: bindparam(key) for key in _PERSON_FIELDS}),
         plan.changed_people,
     )
-    memberships = AssemblyMembership.__table__
+    memberships = _table(AssemblyMembership)
     await run(
         insert(memberships),
         [
@@ -337,7 +343,7 @@ async def _write_people(
         [{"b_id": membership_id} for membership_id in plan.reopened_roles],
     )
     await run(
-        insert(Office.__table__),
+        insert(_table(Office)),
         [
             {"person_id": ids[matrix_id], "title": title, "since": now, "until": None}
             for matrix_id, title in plan.new_offices
