@@ -3,9 +3,13 @@ alone, roles end with a date, every field limit and unique column is checked in 
 run, rows are numbered as in the file, Matrix server names are case-insensitive, and the
 import reads and writes in bulk."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select
 
 from harmony_matrix.errors import InvalidInput, NotFound
@@ -337,3 +341,33 @@ async def test_progress_is_reported(demo):
     assert seen and seen[-1][0] == seen[-1][1] > 30  # rows, roles, offices, activity
     assert [done for done, _total in seen] == sorted(done for done, _total in seen)
     assert (await row_counts(demo))["people"] >= 30 and isinstance(Person, type)
+
+
+NAMES = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\r")
+    | st.sampled_from([",", '"', "\n", " "]),
+    min_size=1,
+    max_size=40,
+).filter(lambda name: name.strip() and len(name.strip()) <= 200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(NAMES, st.integers(0, 2)), min_size=1, max_size=8))
+def test_any_names_are_read_back_exactly_with_their_line(people):
+    """Whatever a spreadsheet writes (commas, quotes, line breaks in a cell, blank lines
+    between rows), each name is read back as written and numbered by its first line."""
+    out = io.StringIO()
+    out.write("matrix_id,display_name,status\n")
+    expected = []
+    line = 2
+    for n, (name, blanks) in enumerate(people):
+        out.write("\n" * blanks)
+        line += blanks
+        cell = io.StringIO()
+        csv.writer(cell, lineterminator="\n").writerow([f"@p{n}:x.org", name, "member"])
+        expected.append((line, name.strip()))
+        out.write(cell.getvalue())
+        line += cell.getvalue().count("\n")
+    rows, problems = parse_members(out.getvalue(), TZ)
+    assert problems == []
+    assert [(row.row, row.display_name) for row in rows] == expected
