@@ -60,3 +60,42 @@ def test_end_role(database_url, demo_files):
     assert bad_role.returncode == 2 and "boss" in bad_role.stderr
     bad_id = harmony("members", "end-role", "@Bryn:harmony.uk", "x", database=database_url)
     assert bad_id.returncode == 2 and "has “B”" in bad_id.stderr
+
+
+def test_progress_shows_on_a_terminal_only(database_url, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    members = tmp_path / "members.csv"
+    members.write_text(HEADER + "".join(f"@p{n}:x.org,P {n},member,\n" for n in range(50)))
+    PYTHON_CLI = (sys.executable, "-m", "harmony_matrix.cli")
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*PYTHON_CLI, "--database", database_url, "members", "import", str(members), "--apply"],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            env={**os.environ, "LANG": "C.UTF-8"},
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert result.returncode == 0
+    assert b"Reading the file: " in shown and b"Writing: " in shown
+    assert "Reading" not in result.stdout and "50 new" in result.stdout

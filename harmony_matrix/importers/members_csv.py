@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.errors import HarmonyError, InvalidInput
 from harmony_matrix.i18n import Message, _, known_language, list_of
+from harmony_matrix.importers.bulk import paused_gc
 from harmony_matrix.importers.limits import check_length
 from harmony_matrix.matrix_ids import check_matrix_id
 from harmony_matrix.storage.models import Office, Person, Role
@@ -112,12 +113,25 @@ def parse_members(
     twice = sorted({name for name in header if header.count(name) > 1})
     if twice:
         raise InvalidInput(_("The columns %(columns)s are named twice.", columns=", ".join(twice)))
+    with paused_gc():
+        rows, problems = _read_rows(reader, header, ZoneInfo(timezone), total_lines, progress)
+    if progress is not None:
+        progress(total_lines, total_lines)
+    return rows, problems
+
+
+def _read_rows(
+    reader: Any,
+    header: list[str],
+    zone: ZoneInfo,
+    total_lines: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[PersonRow], list[RowProblem]]:
     width = len(header)
     key_index = header.index("matrix_id")
     rows: list[PersonRow] = []
     problems: list[RowProblem] = []
     seen: dict[str, int] = {}
-    zone = ZoneInfo(timezone)
     line = reader.line_num
     for record in reader:
         # The record began on the line after the previous one ended (csv skips nothing:
@@ -157,8 +171,6 @@ def parse_members(
             continue
         seen[person.matrix_id] = number
         rows.append(person)
-    if progress is not None:
-        progress(total_lines, total_lines)
     return rows, problems
 
 

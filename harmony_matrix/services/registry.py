@@ -17,6 +17,7 @@ from harmony_matrix.constitution.quorum import Quorum, moot_quorum
 from harmony_matrix.errors import HarmonyError, InvalidInput, NotAllowed, NotFound
 from harmony_matrix.i18n import _
 from harmony_matrix.importers.assemblies_toml import AssemblySpec, EntryProblem
+from harmony_matrix.importers.bulk import paused_gc
 from harmony_matrix.importers.members_csv import (
     DEFAULT_LANGUAGE,
     PersonRow,
@@ -99,25 +100,37 @@ async def import_people(
     report = ImportReport()
     report.rows.extend(RowReport(p.row, p.key, Outcome.ERROR, p.reason) for p in problems)
     try:
-        async with ctx.transaction() as session:
-            now = ctx.now()
-            plan = await _plan_people(session, rows, now, report)
-            report.rows.sort(key=lambda item: item.position)
-            if not (apply and report.ok):
-                raise _DryRun
-            await _write_people(session, plan, now, progress)
-            audit(
-                session,
-                now,
-                None,
-                "members.import",
-                created=report.count(Outcome.CREATED),
-                updated=report.count(Outcome.UPDATED),
-            )
+        with paused_gc():
+            await _import_people(ctx, rows, report, apply=apply, progress=progress)
     except _DryRun:
         return report
     report.applied = True
     return report
+
+
+async def _import_people(
+    ctx: ServiceContext,
+    rows: list[PersonRow],
+    report: ImportReport,
+    *,
+    apply: bool,
+    progress: Progress | None,
+) -> None:
+    async with ctx.transaction() as session:
+        now = ctx.now()
+        plan = await _plan_people(session, rows, now, report)
+        report.rows.sort(key=lambda item: item.position)
+        if not (apply and report.ok):
+            raise _DryRun
+        await _write_people(session, plan, now, progress)
+        audit(
+            session,
+            now,
+            None,
+            "members.import",
+            created=report.count(Outcome.CREATED),
+            updated=report.count(Outcome.UPDATED),
+        )
 
 
 @dataclass
