@@ -386,14 +386,23 @@ async def import_assemblies(
             now = ctx.now()
             saved: dict[str, tuple[Assembly, Outcome]] = {}
             taken = await _references(session, specs)
+            # New references are written after a provisional one each, so that
+            # references can move between assemblies in one file (a unique column).
+            references: list[tuple[Assembly, str]] = []
             for spec in specs:
                 try:
                     _check_reference(spec, taken)
-                    saved[spec.slug] = await _upsert_assembly(session, spec, ctx, now, taken)
+                    saved[spec.slug] = await _upsert_assembly(
+                        session, spec, ctx, now, taken, references
+                    )
                 except HarmonyError as error:
                     report.rows.append(
                         RowReport(spec.entry, spec.slug, Outcome.ERROR, error.message)
                     )
+            await session.flush()
+            for assembly, reference in references:
+                assembly.reference = reference
+            await session.flush()
             # Links to other assemblies are resolved once every entry exists.
             for spec in specs:
                 if spec.slug not in saved:
@@ -452,6 +461,7 @@ async def _upsert_assembly(
     ctx: ServiceContext,
     now: datetime,
     taken: dict[str, str],
+    references: list[tuple[Assembly, str]],
 ) -> tuple[Assembly, Outcome]:
     assembly = await session.scalar(select(Assembly).where(Assembly.slug == spec.slug))
     wanted = {
@@ -467,17 +477,14 @@ async def _upsert_assembly(
         "own_quorum_percent": spec.own_quorum_percent,
     }
     if assembly is None:
-        # A temporary unique reference that fits the column (a slug may not: 80 > 64);
-        # replaced below once the ID is known.
+        # A provisional reference; the real one is set once every entry is saved.
         assembly = Assembly(
-            slug=spec.slug,
-            reference=spec.reference or f"new:{uuid.uuid4().hex}",
-            created_at=now,
-            **wanted,
+            slug=spec.slug, reference=_provisional_reference(), created_at=now, **wanted
         )
         session.add(assembly)
         await session.flush()
-        if spec.reference is None:
+        reference = spec.reference
+        if reference is None:
             local = now.astimezone(ZoneInfo(ctx.party.timezone))
             reference = f"{ctx.party.reference_prefix}-ASSE-{local:%Y}-{local:%m}-{assembly.id}"
             if reference in taken:
@@ -489,15 +496,24 @@ async def _upsert_assembly(
                         slug=taken[reference],
                     )
                 )
-            assembly.reference = reference
             taken[reference] = spec.slug
+        references.append((assembly, reference))
         return assembly, Outcome.CREATED
     if spec.reference is not None:
         wanted["reference"] = spec.reference
     changed = {key: value for key, value in wanted.items() if getattr(assembly, key) != value}
     for key, value in changed.items():
         setattr(assembly, key, value)
+    if "reference" in changed:
+        references.append((assembly, changed["reference"]))
+        assembly.reference = _provisional_reference()
     return assembly, Outcome.UPDATED if changed else Outcome.UNCHANGED
+
+
+def _provisional_reference() -> str:
+    # Unique and within the column's 64 characters (a slug is up to 80: "new:" + slug
+    # did not fit, which PostgreSQL refused and SQLite kept).
+    return f"new:{uuid.uuid4().hex}"
 
 
 async def _link_assembly(session: AsyncSession, assembly: Assembly, spec: AssemblySpec) -> bool:

@@ -19,7 +19,7 @@ from harmony_matrix.importers.report import Outcome
 from harmony_matrix.services import registry
 from harmony_matrix.services.lookup import assembly_by_slug, person_by_matrix_id
 from harmony_matrix.services.membership import member_ids, roles_in
-from harmony_matrix.storage.models import AssemblyMembership, Office, Person, Role
+from harmony_matrix.storage.models import Assembly, AssemblyMembership, Office, Person, Role
 
 from .helpers import BRYN, IRIS, MEDIA, OWG, row_counts
 
@@ -234,6 +234,22 @@ async def test_a_reference_or_remit_taken_in_the_database_is_reported(ctx):
         "b", reference='"HPUK-ASSE-2025-09-1"'
     )
     assert (await _assemblies(ctx, swap, apply=True)).applied
+    # So is swapping two references, and giving a new assembly one that moves away.
+    swap = (
+        _entry("a", reference='"HPUK-ASSE-2025-09-1"')
+        + _entry("c", reference='"HPUK-ASSE-2025-09-7"')
+        + _entry("b", reference='"HPUK-ASSE-2025-09-8"')
+    )
+    report = await _assemblies(ctx, swap, apply=True)
+    assert report.applied, report.rows
+    async with ctx.transaction() as session:
+        query = select(Assembly.slug, Assembly.reference)
+        found = {slug: reference for slug, reference in await session.execute(query)}
+    assert found == {
+        "a": "HPUK-ASSE-2025-09-1",
+        "b": "HPUK-ASSE-2025-09-8",
+        "c": "HPUK-ASSE-2025-09-7",
+    }
 
 
 async def test_a_long_new_slug_fits(ctx):
