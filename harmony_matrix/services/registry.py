@@ -505,7 +505,7 @@ async def _upsert_assembly(
     for key, value in changed.items():
         setattr(assembly, key, value)
     if "reference" in changed:
-        references.append((assembly, changed["reference"]))
+        references.append((assembly, str(changed["reference"])))
         assembly.reference = _provisional_reference()
     return assembly, Outcome.UPDATED if changed else Outcome.UNCHANGED
 
