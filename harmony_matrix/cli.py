@@ -13,11 +13,14 @@ import os
 import socket
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -28,17 +31,21 @@ from harmony_matrix.i18n import (
     Message,
     _,
     _n,
+    any_of,
     available_languages,
     catalog,
+    list_of,
     normalise_language,
 )
 from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
-from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport
+from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport, Outcome, RowReport
+from harmony_matrix.matrix_ids import check_matrix_id
 from harmony_matrix.services import consensus, lookup, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
 from harmony_matrix.storage.database import read_only_url, sqlite_file
+from harmony_matrix.storage.models import Role
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.star import tabulate
 
@@ -106,6 +113,22 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     )
     members_import.add_argument("file", type=Path)
     members_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
+    members_import.add_argument(
+        "--verbose", action="store_true", help=t(_("list unchanged rows too"))
+    )
+    end_role = members_commands.add_parser(
+        "end-role", help=t(_("end a person's role, or membership, in an assembly on a date"))
+    )
+    end_role.add_argument("matrix_id", help=t(_("the person, e.g. @ana:matrix.org")))
+    end_role.add_argument("assembly", help=t(_("the assembly's slug")))
+    end_role.add_argument(
+        "role", nargs="?", help=t(_("member, secretary or moderator (default: every role)"))
+    )
+    end_role.add_argument(
+        "--on",
+        metavar="YYYY-MM-DD",
+        help=t(_("the first day without the role (default: now)")),
+    )
 
     assemblies = commands.add_parser("assemblies", help=t(_("assemblies")))
     assemblies_commands = _Commands(
@@ -117,6 +140,9 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     )
     assemblies_import.add_argument("file", type=Path)
     assemblies_import.add_argument("--apply", action="store_true", help=t(_("write the changes")))
+    assemblies_import.add_argument(
+        "--verbose", action="store_true", help=t(_("list unchanged entries too"))
+    )
     assemblies_commands.add_parser(
         "list", help=t(_("every assembly with its slug and reference code"))
     )
@@ -327,7 +353,7 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             return await run_demo(ctx, output.say, reset=args.reset)
         await migrations.require_current_schema(engine)
         handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
-            "members": _members_import,
+            "members": _members,
             "assemblies": _assemblies_import,
             "quorum": _quorum,
             "petition": _petition_status,
@@ -408,26 +434,113 @@ def read_text(path: Path) -> str:
         ) from error
 
 
+class Progress:
+    """A progress line on stderr, only when stderr is a terminal (never in a pipe or a
+    log), rewritten in place at most ten times a second."""
+
+    def __init__(self, output: Output, label: Message) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.text = label.render(output.language)
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        self.shown = True
+        sys.stderr.write(f"\r{self.text}: {done}/{total}")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+async def _members(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    if args.members_command == "end-role":
+        return await _end_role(args, ctx, output)
+    return await _members_import(args, ctx, output)
+
+
 async def _members_import(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
-    rows, problems = parse_members(read_text(args.file), ctx.party.timezone)
-    report = await registry.import_people(ctx, rows, problems, apply=args.apply)
-    return _print_report(report, output, args.apply)
+    reading = Progress(output, _("Reading the file"))
+    try:
+        rows, problems = parse_members(read_text(args.file), ctx.party.timezone, reading)
+    finally:
+        reading.clear()
+    writing = Progress(output, _("Writing"))
+    try:
+        report = await registry.import_people(
+            ctx, rows, problems, apply=args.apply, progress=writing
+        )
+    finally:
+        writing.clear()
+    return _print_report(report, output, args.apply, verbose=args.verbose)
+
+
+async def _end_role(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    matrix_id = check_matrix_id(args.matrix_id)
+    role: Role | None = None
+    if args.role is not None:
+        try:
+            role = Role(args.role.strip().lower())
+        except ValueError as error:
+            raise InvalidInput(
+                _(
+                    "The role “%(role)s” is not known; use %(roles)s.",
+                    role=args.role,
+                    roles=any_of(item.value for item in Role),
+                )
+            ) from error
+    on = ctx.now()
+    if args.on is not None:
+        try:
+            day = date.fromisoformat(args.on)
+        except ValueError as error:
+            raise InvalidInput(
+                _("--on “%(value)s” is not a date; write YYYY-MM-DD.", value=args.on)
+            ) from error
+        on = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(ctx.party.timezone))
+    ended = await registry.end_role(ctx, None, matrix_id, args.assembly, role, on)
+    output.say(
+        _n(
+            "%(who)s no longer holds the role %(roles)s in %(assembly)s from %(on)s.",
+            "%(who)s no longer holds the roles %(roles)s in %(assembly)s from %(on)s.",
+            len(ended),
+            who=matrix_id,
+            roles=list_of(item.value for item in ended),
+            assembly=args.assembly,
+            on=on.astimezone(ZoneInfo(ctx.party.timezone)).strftime("%Y-%m-%d %H:%M"),
+        )
+    )
+    return EXIT_OK
 
 
 async def _assemblies_import(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
     specs, problems = parse_assemblies(read_text(args.file), ctx.party.reference_prefix)
     report = await registry.import_assemblies(ctx, specs, problems, apply=args.apply)
-    return _print_report(report, output, args.apply)
+    return _print_report(report, output, args.apply, verbose=args.verbose)
 
 
-def _print_report(report: ImportReport, output: Output, apply: bool) -> int:
-    for row in report.rows:
+def _print_report(report: ImportReport, output: Output, apply: bool, *, verbose: bool) -> int:
+    """Problems first (stderr), then what changes (stdout; unchanged rows only with
+    --verbose, and nothing when a problem means nothing is written), then the counts."""
+
+    def line(row: RowReport) -> str:
         where = report.where(row).render(output.language)
-        line = f"{where}\t{row.key}\t{OUTCOME_NAMES[row.outcome].render(output.language)}"
+        return f"{where}\t{row.key}\t{OUTCOME_NAMES[row.outcome].render(output.language)}"
+
+    for row in report.rows:
         if row.reason is not None:
-            output.warn(f"{line}: {row.reason.render(output.language)}")
-        else:
-            output.say(line)
+            output.warn(f"{line(row)}: {row.reason.render(output.language)}")
+    if report.ok or verbose:
+        for row in report.rows:
+            if row.reason is None and (verbose or row.outcome is not Outcome.UNCHANGED):
+                output.say(line(row))
     counts = {outcome.value: report.count(outcome) for outcome in OUTCOME_NAMES}
     summary = _(
         "%(created)s new, %(updated)s updated, %(unchanged)s unchanged, %(error)s with errors.",

@@ -31,7 +31,14 @@ from harmony_matrix.config import parse_share
 from harmony_matrix.constitution.interpretations import FIFTEEN_PERCENT
 from harmony_matrix.errors import HarmonyError, InvalidInput
 from harmony_matrix.i18n import Message, _, any_of
-from harmony_matrix.storage.models import AssemblyKind, AutomaticMembership, Visibility
+from harmony_matrix.importers.limits import check_length
+from harmony_matrix.storage.models import (
+    Assembly,
+    AssemblyKind,
+    AutomaticMembership,
+    Remit,
+    Visibility,
+)
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REFERENCE = re.compile(
@@ -87,16 +94,40 @@ def parse_assemblies(text: str, prefix: str) -> tuple[list[AssemblySpec], list[E
     specs: list[AssemblySpec] = []
     problems: list[EntryProblem] = []
     seen: set[str] = set()
+    # Unique columns are checked across the file here, and against the database by the
+    # service, so that a dry run reports them (not the database when writing).
+    references: dict[str, int] = {}
+    topics: dict[str, int] = {}
     for index, entry in enumerate(entries, start=1):
         key = str(entry.get("slug", "")) if isinstance(entry, dict) else ""
         try:
             spec = replace(parse_entry(entry, prefix), entry=index)
             if spec.slug in seen:
                 raise InvalidInput(_("The slug “%(slug)s” appears twice.", slug=spec.slug))
+            if spec.reference is not None and spec.reference in references:
+                raise InvalidInput(
+                    _(
+                        "The reference “%(reference)s” is already used by entry #%(entry)s.",
+                        reference=spec.reference,
+                        entry=references[spec.reference],
+                    )
+                )
+            for remit in spec.remits:
+                if remit.topic in topics:
+                    raise InvalidInput(
+                        _(
+                            "The remit “%(topic)s” is already in entry #%(entry)s.",
+                            topic=remit.topic,
+                            entry=topics[remit.topic],
+                        )
+                    )
         except HarmonyError as error:
             problems.append(EntryProblem(index, key, error.message))
             continue
         seen.add(spec.slug)
+        if spec.reference is not None:
+            references[spec.reference] = index
+        topics.update((remit.topic, index) for remit in spec.remits)
         specs.append(spec)
     return specs, problems
 
@@ -108,6 +139,7 @@ def parse_entry(entry: Any, prefix: str) -> AssemblySpec:
     if unknown:
         raise InvalidInput(_("Unknown fields: %(fields)s.", fields=", ".join(unknown)))
     slug = _text(entry, "slug", required=True)
+    check_length(slug, Assembly.slug, "slug")
     if not SLUG.match(slug):
         raise InvalidInput(
             _(
@@ -118,6 +150,7 @@ def parse_entry(entry: Any, prefix: str) -> AssemblySpec:
         )
     reference = _text(entry, "reference") or None
     if reference is not None:
+        check_length(reference, Assembly.reference, "reference")
         match = REFERENCE.match(reference)
         if not match:
             raise InvalidInput(
@@ -142,13 +175,22 @@ def parse_entry(entry: Any, prefix: str) -> AssemblySpec:
     remits = entry.get("remits", [])
     if not isinstance(remits, list) or not all(isinstance(item, dict) for item in remits):
         raise InvalidInput(_("remits must be a list of {topic = ..., fallback = ...} tables."))
+    topics = [_text(item, "topic", required=True) for item in remits]
+    for topic in topics:
+        check_length(topic, Remit.topic, "topic")
+        if topics.count(topic) > 1:
+            raise InvalidInput(_("The remit “%(topic)s” appears twice.", topic=topic))
     open_value = entry.get("open", True)
     if not isinstance(open_value, bool):
         raise InvalidInput(_("open must be true or false."))
+    name = _text(entry, "name", required=True)
+    check_length(name, Assembly.name, "name")
+    subtitle = _text(entry, "subtitle")
+    check_length(subtitle, Assembly.subtitle, "subtitle")
     return AssemblySpec(
         slug=slug,
-        name=_text(entry, "name", required=True),
-        subtitle=_text(entry, "subtitle"),
+        name=name,
+        subtitle=subtitle,
         about=_text(entry, "about"),
         purpose=_text(entry, "purpose"),
         composition=_text(entry, "composition"),

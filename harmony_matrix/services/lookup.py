@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.errors import InvalidInput, NotFound
 from harmony_matrix.i18n import _
-from harmony_matrix.matrix_ids import check_matrix_id  # noqa: F401  (callers import it here)
+from harmony_matrix.matrix_ids import check_matrix_id, normalise_matrix_id  # noqa: F401
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import Assembly, Meeting, Person, Petition
 
@@ -38,7 +38,11 @@ def parse_ref(prefix: str, text: str) -> int:
 
 
 async def person_by_matrix_id(session: AsyncSession, matrix_id: str) -> Person:
-    person = await session.scalar(select(Person).where(Person.matrix_id == matrix_id))
+    """The person with this ID; its server name is compared in lower case (DNS names are
+    case-insensitive, and the register stores them so)."""
+    person = await session.scalar(
+        select(Person).where(Person.matrix_id == normalise_matrix_id(matrix_id))
+    )
     if person is None:
         raise NotFound(
             _(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,14 +102,19 @@ async def record_activity(
     ]
     if not rows:
         return
+    await session.execute(activity_upsert(session), rows)
+
+
+def activity_upsert(session: AsyncSession) -> Any:
+    """An INSERT of assembly activity that updates the date of a pair already there;
+    executed with a list of rows (person_id, assembly_id, last_active_at)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(AssemblyActivity).values(rows)
-    statement = statement.on_conflict_do_update(
+    statement = insert(cast(Table, AssemblyActivity.__table__))
+    return statement.on_conflict_do_update(
         index_elements=["person_id", "assembly_id"],
         set_={"last_active_at": statement.excluded.last_active_at},
     )
-    await session.execute(statement)
 
 
 async def roles_in(
