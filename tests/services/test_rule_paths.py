@@ -1,0 +1,331 @@
+"""The rules as the services apply them, at their edges (issue 7: one-line mutants of the
+services' rule paths that survived the suite). Each test names the mutant it kills;
+docs/constitution.md ("Mutation testing") lists them.
+
+Meetings are opened at their announced start time (the clock is moved there first), so
+these tests hold whether or not opening early is allowed.
+"""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from harmony_matrix.constitution.eligibility import Status
+from harmony_matrix.constitution.process import Phase, PreparationStep
+from harmony_matrix.errors import NotAllowed, RuleViolation
+from harmony_matrix.services import (
+    debate,
+    meetings,
+    petitions,
+    preparation,
+    registry,
+    roll_call,
+)
+from harmony_matrix.services.lookup import meeting_by_ref
+from harmony_matrix.storage.models import AuditEvent, Person, PetitionStatus
+
+from .helpers import (
+    ANA,
+    BRYN,
+    CHLOE,
+    DAWID,
+    ELIF,
+    FARAH,
+    GWEN,
+    MEDIA,
+    OUTSIDER_MEMBER,
+    OUTSIDER_PARTICIPANT,
+    OWG,
+    prepared_moot,
+    row_counts,
+)
+
+PLACE = {"online_url": "https://meet.example/harmony", "accessibility": "Captions"}
+
+
+async def _open(ctx, clock, ref: str) -> None:
+    """Open the meeting at its announced start time."""
+    starts_at = (await meetings.meeting_summary(ctx, ref)).starts_at
+    assert starts_at is not None
+    clock.current = starts_at
+    await roll_call.open_meeting(ctx, ANA, ref)
+
+
+async def _set_person(ctx, matrix_id: str, **values) -> None:
+    async with ctx.transaction() as session:
+        person = await session.scalar(select(Person).where(Person.matrix_id == matrix_id))
+        for name, value in values.items():
+            setattr(person, name, value)
+
+
+async def _members(ctx) -> list[str]:
+    """The non-suspended Members, in register order."""
+    async with ctx.transaction() as session:
+        people = await session.scalars(select(Person).order_by(Person.id))
+        return [
+            p.matrix_id for p in people if p.status == Status.MEMBER and p.suspended_from is None
+        ]
+
+
+async def _reached_petition(ctx, originator: str = CHLOE) -> petitions.PetitionStatusView:
+    """A petition signed by its originator and just enough Members to reach."""
+    view = await petitions.start_petition(ctx, originator, "Adopt a new logo")
+    for signer in [m for m in await _members(ctx) if m not in (originator, ANA)]:
+        if view.progress.reached:
+            break
+        view = await petitions.sign_petition(ctx, signer, view.ref)
+    assert view.status is PetitionStatus.REACHED
+    return view
+
+
+async def _audit_count(ctx, action: str) -> int:
+    async with ctx.transaction() as session:
+        return await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+        )
+
+
+# --- Quorum and the roll call ----------------------------------------------------------
+
+
+async def test_an_attendee_suspended_during_the_meeting_stops_counting(demo, clock):
+    """Kills dropping the `not_suspended` filter in `quorum_status`, and the SQL mirror
+    of a suspension's start (`suspended_from > at` -> `>=`) and end
+    (`suspended_until <= at` -> `<`)."""
+    ref = await prepared_moot(demo)
+    await _open(demo, clock, ref)
+    for who in (ANA, CHLOE, GWEN, ELIF):
+        status = await roll_call.record_attendance(demo, who, ref)
+    assert status.reached and status.assemblies[0].present == 4
+    # Suspended from this very moment: no longer counted.
+    await _set_person(demo, GWEN, suspended_from=clock())
+    status = await roll_call.meeting_quorum(demo, ref)
+    assert (status.attendees, status.assemblies[0].present, status.reached) == (3, 3, False)
+    # A suspension that ends at this very moment is over: counted again.
+    await _set_person(
+        demo, GWEN, suspended_from=clock() - timedelta(days=1), suspended_until=clock()
+    )
+    status = await roll_call.meeting_quorum(demo, ref)
+    assert (status.attendees, status.assemblies[0].present, status.reached) == (4, 4, True)
+
+
+async def test_a_moot_does_not_need_its_caller_present(demo, clock):
+    """Kills `or` -> `and` in `originator_present`: only a petition's originator must be
+    present; a Moot's caller may stay away."""
+    ref = await prepared_moot(demo, slug=OWG)  # 38 active members: quorum 6
+    await _open(demo, clock, ref)
+    for who in (BRYN, CHLOE, DAWID, FARAH, GWEN, OUTSIDER_MEMBER):
+        status = await roll_call.record_attendance(demo, who, ref)
+    assert status.reached
+    await debate.start_debate(demo, ANA, ref)
+    await debate.add_option(demo, ANA, ref, "Yes")
+    assert (await debate.end_debate(demo, ANA, ref)).phase is Phase.CONSENSUS
+
+
+async def test_no_roll_call_while_planning_or_after_the_end(demo, clock):
+    """Kills the roll call allowed while planning (or once the meeting has finished)."""
+    ref = await prepared_moot(demo)
+    before = await row_counts(demo)
+    with pytest.raises(RuleViolation, match="in progress"):
+        await roll_call.record_attendance(demo, CHLOE, ref)
+    with pytest.raises(RuleViolation, match="in progress"):
+        await roll_call.record_attendance(demo, ANA, ref, who=CHLOE)
+    assert await row_counts(demo) == before
+    await meetings.cancel_meeting(demo, ANA, ref, "Not needed")
+    with pytest.raises(RuleViolation, match="in progress"):
+        await roll_call.record_attendance(demo, CHLOE, ref)
+
+
+async def test_an_outsider_participant_makes_no_suggestion(demo, clock):
+    """Kills the `may_take_part` check dropped from `add_suggestion`."""
+    ref = await prepared_moot(demo)
+    await _open(demo, clock, ref)
+    before = await row_counts(demo)
+    with pytest.raises(NotAllowed, match="eligible"):
+        await debate.add_suggestion(demo, OUTSIDER_PARTICIPANT, ref, "Let me in")
+    with pytest.raises(NotAllowed, match="eligible"):
+        await debate.add_suggestion(demo, ANA, ref, "Theirs", author=OUTSIDER_PARTICIPANT)
+    assert await row_counts(demo) == before
+    # An interested Member from outside the assembly, and a participant of it, may.
+    assert await debate.add_suggestion(demo, OUTSIDER_MEMBER, ref, "Mine") == 1
+    assert await debate.add_suggestion(demo, ANA, ref, "Elif's", author=ELIF) == 2
+
+
+# --- Phases in the services ------------------------------------------------------------
+
+
+async def test_no_debate_restart_and_no_preparation_during_the_vote(demo, clock):
+    """Kills `start_debate` accepted from the vote, and preparation recorded during it."""
+    ref = await prepared_moot(demo)
+    await _open(demo, clock, ref)
+    for who in (ANA, CHLOE, GWEN, ELIF):
+        await roll_call.record_attendance(demo, who, ref)
+    with pytest.raises(RuleViolation, match="debate"):
+        await debate.end_debate(demo, ANA, ref)  # still discussing
+    await debate.start_debate(demo, ANA, ref)
+    with pytest.raises(RuleViolation, match="after the discussion"):
+        await debate.start_debate(demo, ANA, ref)
+    await preparation.record_preparation(demo, ANA, ref, PreparationStep.MATERIALS, "More")
+    await debate.add_option(demo, ANA, ref, "Yes")
+    await debate.add_option(demo, ANA, ref, "No")
+    assert (await debate.end_debate(demo, ANA, ref)).phase is Phase.VOTE
+    before = await row_counts(demo)
+    with pytest.raises(RuleViolation, match="after the discussion"):
+        await debate.start_debate(demo, ANA, ref)
+    with pytest.raises(RuleViolation, match="before the vote"):
+        await preparation.record_preparation(demo, ANA, ref, PreparationStep.FACTS, "Late")
+    with pytest.raises(RuleViolation, match="during the debate"):
+        await debate.add_option(demo, ANA, ref, "Maybe")
+    assert await row_counts(demo) == before
+    assert (await meetings.meeting_summary(demo, ref)).phase is Phase.VOTE
+
+
+async def test_no_rescheduling_during_the_debate_or_the_vote(demo, clock):
+    """Kills rescheduling allowed during the first debate or the vote (the continuation
+    test `phase is DEBATE and vote_round >= 1` loosened), and the continuation refused
+    after a vote with no clear winner (`>= 1` -> `> 1`)."""
+    ref = await prepared_moot(demo)
+    await _open(demo, clock, ref)
+    for who in (ANA, CHLOE, GWEN, ELIF):
+        await roll_call.record_attendance(demo, who, ref)
+    await debate.start_debate(demo, ANA, ref)
+    later = clock() + timedelta(days=3)
+    with pytest.raises(RuleViolation, match="no clear winner"):
+        await preparation.schedule(demo, ANA, ref, later, **PLACE)
+    await debate.add_option(demo, ANA, ref, "Yes")
+    await debate.add_option(demo, ANA, ref, "No")
+    await debate.end_debate(demo, ANA, ref)
+    with pytest.raises(RuleViolation, match="no clear winner"):
+        await preparation.schedule(demo, ANA, ref, later, **PLACE)
+    await debate.conclude_vote(demo, ANA, ref, winner=None)
+    # Back in debate after a vote: the meeting may continue on another day.
+    result = await preparation.schedule(demo, ANA, ref, later, **PLACE)
+    assert result.meeting.starts_at == later and result.check.limit_days is None
+
+
+# --- Scheduling ------------------------------------------------------------------------
+
+
+async def test_a_start_time_equal_to_now_is_refused(demo, clock):
+    """Kills `starts_at <= now` -> `<` in `schedule`."""
+    called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
+    clock.advance(hours=1)  # later than the trigger, so only "in the future" can refuse
+    with pytest.raises(RuleViolation, match="future"):
+        await preparation.schedule(demo, ANA, called.ref, clock(), **PLACE)
+    soon = clock() + timedelta(minutes=1)
+    assert (await preparation.schedule(demo, ANA, called.ref, soon, **PLACE)).meeting.starts_at
+
+
+async def test_a_reason_is_stored_and_published_only_when_needed(demo, clock):
+    """Kills the reason stored (and sent out) when the date is within the limit."""
+    called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
+    within = clock() + timedelta(days=14)
+    result = await preparation.schedule(
+        demo, ANA, called.ref, within, reason="Because we can", **PLACE
+    )
+    assert not result.check.explanation_required
+    async with demo.transaction() as session:
+        meeting = await meeting_by_ref(session, called.ref)
+        assert meeting.schedule_explanation == ""
+        text = preparation.invitation(meeting, demo).render("en")
+    assert "Because we can" not in text
+    assert await _audit_count(demo, "meeting.schedule") == 1
+    beyond = clock() + timedelta(days=15)
+    await preparation.schedule(demo, ANA, called.ref, beyond, reason=" Hall closed ", **PLACE)
+    async with demo.transaction() as session:
+        meeting = await meeting_by_ref(session, called.ref)
+        assert meeting.schedule_explanation == "Hall closed"
+
+
+async def test_a_party_things_planning_counts_from_its_petition_reaching(demo, clock):
+    """Kills a Party Thing's planning counted from the call instead of from the moment
+    its petition reached the threshold: here the call comes five days later."""
+    view = await _reached_petition(demo)
+    reached_at = clock()
+    clock.advance(days=5)
+    thing = await meetings.call_party_thing(demo, ANA, view.ref)
+    async with demo.transaction() as session:
+        assert (await meeting_by_ref(session, thing.ref)).planning_triggered_at == reached_at
+    with pytest.raises(RuleViolation, match="22 days"):
+        await preparation.schedule(demo, ANA, thing.ref, reached_at + timedelta(days=22), **PLACE)
+    result = await preparation.schedule(
+        demo, ANA, thing.ref, reached_at + timedelta(days=21), **PLACE
+    )
+    assert result.check.days_after_trigger == 21 and not result.check.explanation_required
+
+
+async def test_the_originators_unavailable_day_is_the_partys_local_day(demo, clock):
+    """Kills the originator's unavailable day worked out in UTC instead of the party's
+    timezone: in Tokyo (UTC+9), 16:00 UTC is already the next day."""
+    demo.party = replace(demo.party, timezone="Asia/Tokyo")
+    view = await _reached_petition(demo)
+    thing = await meetings.call_party_thing(demo, ANA, view.ref)
+    assert await preparation.declare_unavailable(demo, CHLOE, ["2026-11-10"]) == 1
+    before = await row_counts(demo)
+    for utc_moment in (
+        datetime(2026, 11, 9, 16, 0, tzinfo=UTC),  # 01:00 on the 10th in Tokyo
+        datetime(2026, 11, 10, 14, 0, tzinfo=UTC),  # 23:00 on the 10th in Tokyo
+    ):
+        with pytest.raises(RuleViolation, match="originator"):
+            await preparation.schedule(demo, ANA, thing.ref, utc_moment, **PLACE)
+    assert await row_counts(demo) == before
+    # 15:00 UTC on the 10th is 00:00 on the 11th in Tokyo: she can come.
+    fine = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
+    assert (await preparation.schedule(demo, ANA, thing.ref, fine, **PLACE)).meeting.starts_at
+
+
+# --- Petitions -------------------------------------------------------------------------
+
+
+async def test_a_signature_after_reaching_keeps_the_moment_it_reached(demo, clock):
+    """Kills `reached_at` reset (and the General Secretary told again) by a signature
+    after the petition reached its threshold."""
+    view = await _reached_petition(demo)
+    reached_at = view.reached_at
+    assert reached_at == clock()
+    clock.advance(days=2)
+    later = await petitions.sign_petition(demo, OUTSIDER_MEMBER, view.ref)
+    assert later.reached_at == reached_at and later.status is PetitionStatus.REACHED
+    assert later.progress.signatures == view.progress.signatures + 1
+    assert await _audit_count(demo, "petition.reached") == 1
+
+
+async def test_a_signer_who_became_a_participant_stops_counting(demo, clock):
+    """Kills the `Person.status == MEMBER` filter dropped from the signature count."""
+    view = await petitions.start_petition(demo, CHLOE, "A petition")
+    view = await petitions.sign_petition(demo, GWEN, view.ref)
+    assert view.progress.signatures == 2
+    await _set_person(demo, GWEN, status=Status.PARTICIPANT)
+    assert (await petitions.petition_status(demo, view.ref)).progress.signatures == 1
+
+
+async def test_a_closed_petition_cannot_be_signed(demo, clock):
+    """Kills the closed check dropped from `sign_petition`."""
+    view = await _reached_petition(demo)
+    await meetings.call_party_thing(demo, ANA, view.ref)
+    before = await row_counts(demo)
+    with pytest.raises(RuleViolation, match="closed"):
+        await petitions.sign_petition(demo, OUTSIDER_MEMBER, view.ref)
+    assert await row_counts(demo) == before
+    assert (await petitions.petition_status(demo, view.ref)).status is PetitionStatus.CLOSED
+
+
+# --- Activity window -------------------------------------------------------------------
+
+
+async def test_the_activity_window_includes_its_first_day(demo, clock):
+    """Kills `last_active_at >= since` -> `>`: someone last active exactly 90 days ago
+    still counts; a moment later they do not."""
+    from harmony_matrix.demo import DEMO_ACTIVITY_AGE
+
+    window = timedelta(days=demo.rules.active_days)
+    clock.current = clock() - DEMO_ACTIVITY_AGE + window
+    on_edge = await registry.assembly_quorum(demo, MEDIA)
+    assert on_edge.quorum.active_population == 4  # Ana, Chloé, Elif, Gwen (Iris suspended)
+    clock.advance(microseconds=1)
+    assert (await registry.assembly_quorum(demo, MEDIA)).quorum.active_population == 0
+    # With no window (0 days), every non-suspended member counts.
+    demo.rules = replace(demo.rules, active_days=0)
+    assert (await registry.assembly_quorum(demo, MEDIA)).quorum.active_population == 4
