@@ -18,13 +18,21 @@ from harmony_matrix.errors import NotAllowed, RuleViolation
 from harmony_matrix.services import (
     debate,
     meetings,
+    membership,
     petitions,
     preparation,
     registry,
     roll_call,
 )
 from harmony_matrix.services.lookup import meeting_by_ref
-from harmony_matrix.storage.models import AuditEvent, Person, PetitionStatus
+from harmony_matrix.services.membership import GENERAL_SECRETARY
+from harmony_matrix.storage.models import (
+    AssemblyMembership,
+    AuditEvent,
+    Office,
+    Person,
+    PetitionStatus,
+)
 
 from .helpers import (
     ANA,
@@ -329,3 +337,54 @@ async def test_the_activity_window_includes_its_first_day(demo, clock):
     # With no window (0 days), every non-suspended member counts.
     demo.rules = replace(demo.rules, active_days=0)
     assert (await registry.assembly_quorum(demo, MEDIA)).quorum.active_population == 4
+
+
+# --- Membership and office in time -----------------------------------------------------
+
+
+async def test_a_membership_runs_from_its_start_to_its_end(demo, clock):
+    """Kills `since <= at` -> `<` and `until > at` -> `>=` in `_current`: someone added
+    this very moment is a member; a membership that ends this very moment is over."""
+    ref = await prepared_moot(demo)
+    await registry.add_to_assembly(demo, ANA, MEDIA, OUTSIDER_PARTICIPANT)
+    assert await _may_take_part(demo, ref, OUTSIDER_PARTICIPANT)
+    async with demo.transaction() as session:
+        membership = await session.scalar(
+            select(AssemblyMembership)
+            .join(Person, Person.id == AssemblyMembership.person_id)
+            .where(Person.matrix_id == OUTSIDER_PARTICIPANT)
+        )
+        membership.until = clock()
+    assert not await _may_take_part(demo, ref, OUTSIDER_PARTICIPANT)
+
+
+async def test_an_office_runs_from_its_start_to_its_end(demo, clock):
+    """Kills `Office.since <= at` -> `<` and `Office.until > at` -> `>=` (in
+    `holds_office` and `office_holders`): the General Secretary appointed this very
+    moment may act and is told of a petition; one whose office ends now is not."""
+    async with demo.transaction() as session:
+        office = await session.scalar(
+            select(Office)
+            .join(Person, Person.id == Office.person_id)
+            .where(Person.matrix_id == ANA)
+        )
+        office.since = clock()
+    async with demo.transaction() as session:
+        ana = await session.scalar(select(Person).where(Person.matrix_id == ANA))
+        assert await membership.holds_office(session, ana.id, GENERAL_SECRETARY, clock())
+        holders = await membership.office_holders(session, GENERAL_SECRETARY, clock())
+        assert [p.matrix_id for p in holders] == [ANA]
+        office = await session.scalar(select(Office).where(Office.person_id == ana.id))
+        office.until = clock()
+    async with demo.transaction() as session:
+        assert not await membership.holds_office(session, ana.id, GENERAL_SECRETARY, clock())
+        assert await membership.office_holders(session, GENERAL_SECRETARY, clock()) == []
+    with pytest.raises(NotAllowed):
+        await meetings.call_party_thing(demo, ANA, "P-1")
+
+
+async def _may_take_part(ctx, ref: str, matrix_id: str) -> bool:
+    async with ctx.transaction() as session:
+        meeting = await meeting_by_ref(session, ref)
+        person = await session.scalar(select(Person).where(Person.matrix_id == matrix_id))
+        return await roll_call.may_take_part(session, meeting, person, ctx.now())
