@@ -326,3 +326,14 @@ def test_the_originators_unavailable_day_is_refused():
     check_originator_available(date(2026, 11, 3), {date(2026, 11, 4)})
     with pytest.raises(RuleViolation, match="2026-11-04"):
         check_originator_available(date(2026, 11, 4), {date(2026, 11, 4)})
+
+
+def test_shares_are_written_as_people_write_them():
+    """Kills `_percent`'s whole-number test changed: 15.5% is not written "31%", and a
+    share too large for six digits is written in full."""
+    raised = Rules(minimum_quorum_share=Fraction(31, 200))
+    assert "15.5% of 40" in moot_quorum(40, None, raised).basis.render("en")
+    with pytest.raises(
+        RuleViolation, match=r"between 15.5% and 100% of its active members; 1000000% is not"
+    ):
+        validate_own_quorum(Fraction(10_000), raised)

@@ -30,6 +30,7 @@ from harmony_matrix.storage.models import (
     AssemblyMembership,
     AuditEvent,
     Office,
+    OutboxMessage,
     Person,
     PetitionStatus,
 )
@@ -388,3 +389,27 @@ async def _may_take_part(ctx, ref: str, matrix_id: str) -> bool:
         meeting = await meeting_by_ref(session, ref)
         person = await session.scalar(select(Person).where(Person.matrix_id == matrix_id))
         return await roll_call.may_take_part(session, meeting, person, ctx.now())
+
+
+async def test_an_unavailable_day_is_each_persons_own(demo, clock):
+    """Kills the `person_id` filter dropped (or inverted) in `declare_unavailable`: a day
+    someone else declared is still new for this person."""
+    assert await preparation.declare_unavailable(demo, CHLOE, ["2026-11-10"]) == 1
+    assert await preparation.declare_unavailable(demo, GWEN, ["2026-11-10", "2026-11-11"]) == 2
+    assert await preparation.declare_unavailable(demo, GWEN, ["2026-11-11", "2026-11-12"]) == 1
+    assert await preparation.declare_unavailable(demo, CHLOE, ["2026-11-10"]) == 0
+
+
+async def test_the_published_reason_reads_as_one_notice(demo, clock):
+    """Kills the notice's parts joined with another separator."""
+    called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
+    beyond = clock() + timedelta(days=15)
+    await preparation.schedule(demo, ANA, called.ref, beyond, reason="Hall closed", **PLACE)
+    async with demo.transaction() as session:
+        body = await session.scalar(
+            select(OutboxMessage.body).where(OutboxMessage.destination == GWEN)
+        )
+    assert body == (
+        f"{called.ref} is set 15 days after its planning began. The usual limit is 14 days. "
+        "The reason given: Hall closed"
+    )
