@@ -29,7 +29,9 @@ from harmony_matrix.services.membership import GENERAL_SECRETARY
 from harmony_matrix.storage.models import (
     AssemblyMembership,
     AuditEvent,
+    Meeting,
     Office,
+    Option,
     OutboxMessage,
     Person,
     PetitionStatus,
@@ -39,6 +41,7 @@ from .helpers import (
     ANA,
     BRYN,
     CHLOE,
+    DAS,
     DAWID,
     ELIF,
     FARAH,
@@ -413,3 +416,85 @@ async def test_the_published_reason_reads_as_one_notice(demo, clock):
         f"{called.ref} is set 15 days after its planning began. The usual limit is 14 days. "
         "The reason given: Hall closed"
     )
+
+
+# --- Options, petitions' meetings, roles and offices -------------------------------------
+
+
+async def test_options_belong_to_their_meeting_and_a_moderator_merges_them(demo, clock):
+    """Kills `active_option` looking up an option of another meeting, and `merge_options`
+    refusing moderators (`moderators_too` dropped) or forgetting who made the option."""
+    first = await prepared_moot(demo, slug=OWG)
+    second = await prepared_moot(demo, slug=OWG)
+    for ref in (first, second):
+        await _open(demo, clock, ref)
+        await debate.start_debate(demo, ANA, ref)
+        await debate.add_option(demo, ANA, ref, f"Yes ({ref})")
+        await debate.add_option(demo, ANA, ref, f"No ({ref})")
+    await debate.withdraw_option(demo, BRYN, second, 1)
+    assert [o.number for o in await debate.active_options(demo, first)] == [1, 2]
+    assert [o.number for o in await debate.active_options(demo, second)] == [2]
+    # Bryn moderates the OWG: he may merge, and the new option is his.
+    assert await debate.merge_options(demo, BRYN, first, [1, 2], "Maybe") == 3
+    async with demo.transaction() as session:
+        bryn = await session.scalar(select(Person).where(Person.matrix_id == BRYN))
+        merged = await session.scalar(
+            select(Option).join(Meeting).where(Meeting.id == 1, Option.number == 3)
+        )
+        assert merged.created_by_id == bryn.id
+
+
+async def test_a_party_thing_is_linked_to_its_petition_and_its_caller(demo, clock):
+    """Kills `call_party_thing` forgetting the petition or the caller, and its "already
+    called" check looking at other meetings (`==` -> `!=`)."""
+    await meetings.call_moot(demo, ANA, MEDIA, "An earlier, unrelated meeting")
+    view = await _reached_petition(demo)
+    thing = await meetings.call_party_thing(demo, ANA, view.ref)
+    async with demo.transaction() as session:
+        meeting = await meeting_by_ref(session, thing.ref)
+        ana = await session.scalar(select(Person).where(Person.matrix_id == ANA))
+        chloe = await session.scalar(select(Person).where(Person.matrix_id == CHLOE))
+        assert (meeting.petition_id, meeting.called_by_id, meeting.originator_id) == (
+            int(view.ref.removeprefix("P-")),
+            ana.id,
+            chloe.id,
+        )
+
+
+async def test_a_former_secretary_is_no_organiser(demo, clock):
+    """Kills `_current` dropped from `roles_in`: a role that has ended gives no right."""
+    assert await meetings.call_moot(demo, CHLOE, DAS, "While secretary")
+    async with demo.transaction() as session:
+        for row in await session.scalars(
+            select(AssemblyMembership)
+            .join(Person, Person.id == AssemblyMembership.person_id)
+            .where(Person.matrix_id == CHLOE)
+        ):
+            row.until = clock()
+    with pytest.raises(NotAllowed, match="secretary"):
+        await meetings.call_moot(demo, CHLOE, DAS, "No longer")
+
+
+async def test_only_the_current_general_secretary_is_told_of_a_petition(demo, clock):
+    """Kills `office_holders` ignoring the office's title or its start."""
+    async with demo.transaction() as session:
+        people = {p.matrix_id: p for p in await session.scalars(select(Person))}
+        session.add(Office(title="treasurer", person_id=people[GWEN].id, since=clock()))
+        session.add(
+            Office(
+                title=GENERAL_SECRETARY,
+                person_id=people[FARAH].id,
+                since=clock() + timedelta(days=1),
+            )
+        )
+    async with demo.transaction() as session:
+        holders = await membership.office_holders(session, GENERAL_SECRETARY, clock())
+    assert [p.matrix_id for p in holders] == [ANA]
+    view = await _reached_petition(demo)
+    async with demo.transaction() as session:
+        told = set(
+            await session.scalars(
+                select(OutboxMessage.destination).where(OutboxMessage.body.contains(view.ref))
+            )
+        )
+    assert told == {ANA}
