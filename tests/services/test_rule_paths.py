@@ -35,6 +35,7 @@ from harmony_matrix.storage.models import (
     OutboxMessage,
     Person,
     PetitionStatus,
+    Suggestion,
 )
 
 from .helpers import (
@@ -46,6 +47,7 @@ from .helpers import (
     ELIF,
     FARAH,
     GWEN,
+    IRIS,
     MEDIA,
     OUTSIDER_MEMBER,
     OUTSIDER_PARTICIPANT,
@@ -163,6 +165,23 @@ async def test_an_outsider_participant_makes_no_suggestion(demo, clock):
     # An interested Member from outside the assembly, and a participant of it, may.
     assert await debate.add_suggestion(demo, OUTSIDER_MEMBER, ref, "Mine") == 1
     assert await debate.add_suggestion(demo, ANA, ref, "Elif's", author=ELIF) == 2
+    async with demo.transaction() as session:
+        people = {p.id: p.matrix_id for p in await session.scalars(select(Person))}
+        rows = await session.scalars(select(Suggestion).order_by(Suggestion.number))
+        assert [(people[r.author_id], people[r.recorded_by_id]) for r in rows] == [
+            (OUTSIDER_MEMBER, OUTSIDER_MEMBER),
+            (ELIF, ANA),
+        ]
+    # Nobody writes down a suggestion for someone suspended.
+    with pytest.raises(NotAllowed, match="suspended"):
+        await debate.add_suggestion(demo, ANA, ref, "Iris's", author=IRIS)
+
+
+async def test_a_moderator_writes_down_a_suggestion_for_someone(demo, clock):
+    """Kills `moderators_too` dropped from `add_suggestion`'s organiser check."""
+    ref = await prepared_moot(demo, slug=OWG)
+    await _open(demo, clock, ref)
+    assert await debate.add_suggestion(demo, BRYN, ref, "Gwen's idea", author=GWEN) == 1
 
 
 # --- Phases in the services ------------------------------------------------------------
