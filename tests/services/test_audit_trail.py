@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from harmony_matrix.constitution.process import PreparationStep
 from harmony_matrix.services import debate, meetings, petitions, preparation, roll_call
-from harmony_matrix.storage.models import AuditEvent, Person
+from harmony_matrix.storage.models import AuditEvent, ConsensusRecord, Person
 
 from .helpers import ANA, BRYN, CHLOE, DAS, ELIF, GWEN, MEDIA, OUTSIDER_MEMBER
 
@@ -131,6 +131,10 @@ async def test_a_moot_leaves_an_exact_audit_trail(demo, clock):
         (days16 + 11, ANA, "meeting.end_debate", ref, {"phase": "vote", "options": 2}),
         (days16 + 12, ANA, "meeting.conclude_vote", ref, {"round": 2, "clear_winner": True}),
     ]
+    async with demo.transaction() as session:
+        record = await session.scalar(select(ConsensusRecord))
+        recorder = await session.get(Person, record.recorded_by_id)
+    assert (record.outcome, recorder.matrix_id) == ("Print and email", ANA)
 
 
 async def test_calls_cancels_and_petitions_leave_an_exact_audit_trail(demo, clock):

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.constitution.process import Phase, PreparationStep
-from harmony_matrix.errors import NotAllowed, RuleViolation
+from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
 from harmony_matrix.services import (
     debate,
     meetings,
@@ -517,3 +517,19 @@ async def test_only_the_current_general_secretary_is_told_of_a_petition(demo, cl
             )
         )
     assert told == {ANA}
+
+
+async def test_a_title_of_the_longest_length_is_accepted(demo, clock):
+    """Kills `len(title) > MAX_TITLE` -> `>=`."""
+    longest = "x" * petitions.MAX_TITLE
+    assert (await petitions.start_petition(demo, CHLOE, longest)).title == longest
+    with pytest.raises(InvalidInput, match="too long"):
+        await petitions.start_petition(demo, CHLOE, longest + "x")
+
+
+async def test_signing_one_petition_does_not_count_as_signing_another(demo, clock):
+    """Kills the "already signed" check looking at the signer's other petitions."""
+    first = await petitions.start_petition(demo, CHLOE, "First")
+    second = await petitions.start_petition(demo, GWEN, "Second")
+    assert (await petitions.sign_petition(demo, CHLOE, second.ref)).progress.signatures == 2
+    assert (await petitions.sign_petition(demo, GWEN, first.ref)).progress.signatures == 2
