@@ -512,11 +512,13 @@ async def test_only_the_current_general_secretary_is_told_of_a_petition(demo, cl
     view = await _reached_petition(demo)
     async with demo.transaction() as session:
         told = set(
-            await session.scalars(
-                select(OutboxMessage.destination).where(OutboxMessage.body.contains(view.ref))
+            await session.execute(
+                select(OutboxMessage.destination, OutboxMessage.is_direct).where(
+                    OutboxMessage.body.contains(view.ref)
+                )
             )
         )
-    assert told == {ANA}
+    assert told == {(ANA, True)}
 
 
 async def test_a_title_of_the_longest_length_is_accepted(demo, clock):
@@ -533,3 +535,34 @@ async def test_signing_one_petition_does_not_count_as_signing_another(demo, cloc
     second = await petitions.start_petition(demo, GWEN, "Second")
     assert (await petitions.sign_petition(demo, CHLOE, second.ref)).progress.signatures == 2
     assert (await petitions.sign_petition(demo, GWEN, first.ref)).progress.signatures == 2
+
+
+async def test_a_petitions_status_shows_what_it_asks_and_when_it_opened(demo, clock):
+    """Kills the status view losing the petition's title or opening time."""
+    opened = clock()
+    clock.advance(hours=2)
+    view = await petitions.start_petition(demo, CHLOE, "Adopt a new logo")
+    clock.advance(hours=1)
+    status = await petitions.petition_status(demo, view.ref)
+    assert (status.title, status.opened_at) == ("Adopt a new logo", opened + timedelta(hours=2))
+
+
+async def test_the_originator_must_be_present_at_this_meeting(demo, clock):
+    """Kills `originator_present` finding the originator's attendance at another meeting."""
+    moot = await prepared_moot(demo)
+    await _open(demo, clock, moot)
+    await roll_call.record_attendance(demo, CHLOE, moot)  # Chloé, at another meeting
+    view = await _reached_petition(demo)
+    thing = (await meetings.call_party_thing(demo, ANA, view.ref)).ref
+    await preparation.schedule(demo, ANA, thing, clock() + timedelta(days=2), **PLACE)
+    for step in (PreparationStep.FACTS, PreparationStep.MATERIALS):
+        await preparation.record_preparation(demo, ANA, thing, step, "Ready")
+    await preparation.notify(demo, ANA, thing)
+    await _open(demo, clock, thing)
+    await roll_call.record_attendance(demo, ANA, thing)
+    await debate.start_debate(demo, ANA, thing)
+    await debate.add_option(demo, ANA, thing, "Yes")
+    with pytest.raises(RuleViolation, match="originator"):
+        await debate.end_debate(demo, ANA, thing)
+    await roll_call.record_attendance(demo, CHLOE, thing)
+    assert (await debate.end_debate(demo, ANA, thing)).phase is Phase.CONSENSUS
