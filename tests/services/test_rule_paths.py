@@ -466,7 +466,8 @@ async def test_options_belong_to_their_meeting_and_a_moderator_merges_them(demo,
 async def test_a_party_thing_is_linked_to_its_petition_and_its_caller(demo, clock):
     """Kills `call_party_thing` forgetting the petition or the caller, and its "already
     called" check looking at other meetings (`==` -> `!=`)."""
-    await meetings.call_moot(demo, ANA, MEDIA, "An earlier, unrelated meeting")
+    other = await _reached_petition(demo, originator=GWEN)
+    await meetings.call_party_thing(demo, ANA, other.ref)  # another petition's Party Thing
     view = await _reached_petition(demo)
     thing = await meetings.call_party_thing(demo, ANA, view.ref)
     async with demo.transaction() as session:
