@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.constitution.process import Phase, PreparationStep
-from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
+from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from harmony_matrix.services import (
     debate,
     meetings,
@@ -27,11 +27,14 @@ from harmony_matrix.services import (
 from harmony_matrix.services.lookup import meeting_by_ref
 from harmony_matrix.services.membership import GENERAL_SECRETARY
 from harmony_matrix.storage.models import (
+    Assembly,
     AssemblyMembership,
     AuditEvent,
+    ConsensusRecord,
     Meeting,
     Office,
     Option,
+    OptionSuggestion,
     OutboxMessage,
     Person,
     PetitionStatus,
@@ -136,6 +139,9 @@ async def test_a_moot_does_not_need_its_caller_present(demo, clock):
     await debate.start_debate(demo, ANA, ref)
     await debate.add_option(demo, ANA, ref, "Yes")
     assert (await debate.end_debate(demo, ANA, ref)).phase is Phase.CONSENSUS
+    async with demo.transaction() as session:
+        record = await session.scalar(select(ConsensusRecord))
+        assert (await session.get(Person, record.recorded_by_id)).matrix_id == ANA
 
 
 async def test_no_roll_call_while_planning_or_after_the_end(demo, clock):
@@ -450,6 +456,11 @@ async def test_options_belong_to_their_meeting_and_a_moderator_merges_them(demo,
         await debate.start_debate(demo, ANA, ref)
         await debate.add_option(demo, ANA, ref, f"Yes ({ref})")
         await debate.add_option(demo, ANA, ref, f"No ({ref})")
+    # Suggestions belong to their meeting too, and an option links the one it names.
+    await debate.add_suggestion(demo, CHLOE, first, "Print")
+    await debate.add_suggestion(demo, GWEN, first, "Email")
+    with pytest.raises(NotFound, match="no suggestion 1"):
+        await debate.add_option(demo, ANA, second, "Print", suggestions=[1])
     await debate.withdraw_option(demo, BRYN, second, 1)
     assert [o.number for o in await debate.active_options(demo, first)] == [1, 2]
     assert [o.number for o in await debate.active_options(demo, second)] == [2]
@@ -461,6 +472,21 @@ async def test_options_belong_to_their_meeting_and_a_moderator_merges_them(demo,
             select(Option).join(Meeting).where(Meeting.id == 1, Option.number == 3)
         )
         assert merged.created_by_id == bryn.id
+    assert await debate.add_option(demo, ANA, first, "Email it", suggestions=[2]) == 4
+    assert await debate.add_option(demo, None, first, "The operator's") == 5
+    async with demo.transaction() as session:
+        ana = await session.scalar(select(Person).where(Person.matrix_id == ANA))
+        rows = await session.execute(
+            select(Option.number, Option.created_by_id).where(Option.meeting_id == 1)
+        )
+        assert dict(rows.all()) == {1: ana.id, 2: ana.id, 3: bryn.id, 4: ana.id, 5: None}
+        linked = await session.scalar(
+            select(Suggestion.text)
+            .join(OptionSuggestion, OptionSuggestion.suggestion_id == Suggestion.id)
+            .join(Option, Option.id == OptionSuggestion.option_id)
+            .where(Option.meeting_id == 1, Option.number == 4)
+        )
+        assert linked == "Email"
 
 
 async def test_a_party_thing_is_linked_to_its_petition_and_its_caller(demo, clock):
@@ -567,3 +593,13 @@ async def test_the_originator_must_be_present_at_this_meeting(demo, clock):
         await debate.end_debate(demo, ANA, thing)
     await roll_call.record_attendance(demo, CHLOE, thing)
     assert (await debate.end_debate(demo, ANA, thing)).phase is Phase.CONSENSUS
+
+
+async def test_an_assemblys_own_quorum_is_its_share_of_its_active_members(demo, clock):
+    """Kills `own_quorum_share` reading the assembly's percent wrongly."""
+    async with demo.transaction() as session:
+        owg = await session.scalar(select(Assembly).where(Assembly.slug == OWG))
+        owg.own_quorum_percent = 50
+    found = await registry.assembly_quorum(demo, OWG)
+    assert found.quorum.needed == 19  # 50% of 38
+    assert "own quorum of 50% of 38 active members" in found.quorum.basis.render("en")
