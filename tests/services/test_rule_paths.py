@@ -29,6 +29,7 @@ from harmony_matrix.services.membership import GENERAL_SECRETARY
 from harmony_matrix.storage.models import (
     Assembly,
     AssemblyMembership,
+    Attendance,
     AuditEvent,
     ConsensusRecord,
     Meeting,
@@ -603,3 +604,54 @@ async def test_an_assemblys_own_quorum_is_its_share_of_its_active_members(demo, 
     found = await registry.assembly_quorum(demo, OWG)
     assert found.quorum.needed == 19  # 50% of 38
     assert "own quorum of 50% of 38 active members" in found.quorum.basis.render("en")
+
+
+async def test_the_roll_call_records_who_recorded_whom_once(demo, clock):
+    """Kills the roll call's "already present" check dropped, the recorder lost, a
+    moderator refused, the operator refused, and a past suspension misread."""
+    ref = await prepared_moot(demo, slug=OWG)
+    # Gwen's suspension ended before the meeting.
+    await _set_person(
+        demo, GWEN, suspended_from=clock() - timedelta(days=30), suspended_until=clock()
+    )
+    await _open(demo, clock, ref)
+    await roll_call.record_attendance(demo, GWEN, ref)
+    await roll_call.record_attendance(demo, GWEN, ref)  # twice: recorded once
+    await roll_call.record_attendance(demo, BRYN, ref, who=CHLOE)  # the moderator
+    status = await roll_call.record_attendance(demo, None, ref, who=FARAH)  # the operator
+    assert (status.meeting_ref, status.attendees) == (ref, 3)
+    assert status.assemblies[0].name == "Operational Working Group"
+    async with demo.transaction() as session:
+        people = {p.id: p.matrix_id for p in await session.scalars(select(Person))}
+        rows = await session.execute(select(Attendance.person_id, Attendance.recorded_by_id))
+        assert sorted((people[a], people.get(b)) for a, b in rows.all()) == [
+            (CHLOE, BRYN),
+            (FARAH, None),
+            (GWEN, GWEN),
+        ]
+    assert await _audit_count(demo, "meeting.attend") == 3
+
+
+async def test_before_opening_the_quorum_is_counted_live(demo, clock):
+    """Kills `quorum_status` miscounting an unopened meeting's active population, or
+    ignoring the assembly's own quorum."""
+    ref = await prepared_moot(demo, slug=OWG)
+    async with demo.transaction() as session:
+        owg = await session.scalar(select(Assembly).where(Assembly.slug == OWG))
+        owg.own_quorum_percent = 50
+    status = await roll_call.meeting_quorum(demo, ref)
+    assert (status.assemblies[0].quorum.active_population, status.assemblies[0].quorum.needed) == (
+        38,
+        19,
+    )
+    await _open(demo, clock, ref)
+    assert (await roll_call.meeting_quorum(demo, ref)).assemblies[0].quorum.needed == 19
+
+
+async def test_a_text_of_the_longest_length_is_accepted(demo, clock):
+    """Kills `len(text) > MAX_TEXT` -> `>=` in `check_text`."""
+    ref = await prepared_moot(demo)
+    await _open(demo, clock, ref)
+    assert await debate.add_suggestion(demo, CHLOE, ref, "x" * meetings.MAX_TEXT) == 1
+    with pytest.raises(InvalidInput, match="too long"):
+        await debate.add_suggestion(demo, CHLOE, ref, "x" * (meetings.MAX_TEXT + 1))
