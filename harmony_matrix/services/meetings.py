@@ -34,7 +34,7 @@ from harmony_matrix.services.membership import (
     standing,
 )
 from harmony_matrix.services.primary_remit import known_topic, lead_assembly
-from harmony_matrix.services.records import audit, enqueue
+from harmony_matrix.services.records import audit, direct_message
 from harmony_matrix.services.voting_rights import open_round
 from harmony_matrix.storage.models import (
     Assembly,
@@ -312,12 +312,10 @@ async def _tell_secretaries_to_prepare(
 ) -> None:
     now = ctx.now()
     for secretary in await secretaries_of(session, assembly, now):
-        await enqueue(
+        await direct_message(
             session,
             now,
-            destination=secretary.matrix_id,
-            is_direct=True,
-            language=secretary.language,
+            secretary,
             message=_(
                 "%(person)s called %(kind)s %(ref)s of %(assembly)s: %(question)s\n"
                 "As its secretary, please prepare it: the facts, the materials, a date, "
@@ -437,12 +435,10 @@ async def _ask_to_agree(
 ) -> None:
     now = ctx.now()
     for secretary in await secretaries_of(session, assembly, now):
-        await enqueue(
+        await direct_message(
             session,
             now,
-            destination=secretary.matrix_id,
-            is_direct=True,
-            language=secretary.language,
+            secretary,
             message=_(
                 "%(person)s called Thing of Assemblies %(ref)s with %(assembly)s: "
                 "%(question)s\nIt is not planned until a secretary of each assembly "
@@ -524,12 +520,10 @@ async def _flag_if_led(session: AsyncSession, ctx: ServiceContext, meeting: Meet
         return
     meeting.remit_flagged = True
     for secretary in await office_holders(session, GENERAL_SECRETARY, now):
-        await enqueue(
+        await direct_message(
             session,
             now,
-            destination=secretary.matrix_id,
-            is_direct=True,
-            language=secretary.language,
+            secretary,
             message=_(
                 "Party Thing %(ref)s is about “%(topic)s”, on which %(assembly)s leads. "
                 "A Party Thing is for what is not within the remit of an existing "

@@ -22,7 +22,7 @@ from harmony_matrix.services.membership import (
     office_holders,
     standing,
 )
-from harmony_matrix.services.records import audit, enqueue
+from harmony_matrix.services.records import audit, direct_message
 from harmony_matrix.storage.models import Person, Petition, PetitionStatus, Signature
 
 MAX_TITLE = 300
@@ -120,12 +120,10 @@ async def _sign(
         petition.reached_at = now
         audit(session, now, None, "petition.reached", petition_ref(petition.id))
         for secretary in await office_holders(session, GENERAL_SECRETARY, now):
-            await enqueue(
+            await direct_message(
                 session,
                 now,
-                destination=secretary.matrix_id,
-                is_direct=True,
-                language=secretary.language,
+                secretary,
                 message=_n(
                     "Petition %(ref)s (“%(title)s”) has %(count)s signature and has reached "
                     "its threshold of %(threshold)s. A Party Thing must now be called: "

@@ -42,7 +42,7 @@ from harmony_matrix.services.membership import (
     not_suspended,
     office_holders,
 )
-from harmony_matrix.services.records import audit, enqueue
+from harmony_matrix.services.records import audit, direct_message, enqueue
 from harmony_matrix.storage.models import (
     Meeting,
     MeetingMode,
@@ -293,12 +293,10 @@ async def _tell_everyone(
     now = ctx.now()
     queued = 0
     for recipient in await eligible_people(session, meeting, now):
-        queued += await enqueue(
+        queued += await direct_message(
             session,
             now,
-            destination=recipient.matrix_id,
-            is_direct=True,
-            language=recipient.language,
+            recipient,
             message=message,
             dedupe_key=f"{topic}:{meeting.id}:{version}:person:{recipient.id}",
         )
@@ -543,12 +541,10 @@ async def _report_clashes(
             day=day.isoformat(),
         )
         for organiser in organisers.values():
-            await enqueue(
+            await direct_message(
                 session,
                 now,
-                destination=organiser.matrix_id,
-                is_direct=True,
-                language=organiser.language,
+                organiser,
                 message=message,
                 dedupe_key=(
                     f"unavailable:{meeting.id}:{meeting.starts_at.isoformat()}:{organiser.id}"

@@ -79,3 +79,25 @@ async def mark_sent(ctx: ServiceContext, outbox_id: int) -> None:
         if message is None or message.sent_at is not None:
             return
         message.sent_at = ctx.now()
+
+
+async def direct_message(
+    session: AsyncSession,
+    at: datetime,
+    person: Person,
+    *,
+    message: Message,
+    dedupe_key: str,
+    voting_right_id: int | None = None,
+) -> bool:
+    """Queue a direct message to a person, in their own language (see :func:`enqueue`)."""
+    return await enqueue(
+        session,
+        at,
+        destination=person.matrix_id,
+        is_direct=True,
+        language=person.language,
+        message=message,
+        dedupe_key=dedupe_key,
+        voting_right_id=voting_right_id,
+    )

@@ -21,7 +21,7 @@ from harmony_matrix.services.meetings import (
     secretaries_of,
 )
 from harmony_matrix.services.primary_remit import known_topic, lead_assembly
-from harmony_matrix.services.records import audit, enqueue
+from harmony_matrix.services.records import audit, direct_message
 from harmony_matrix.storage.models import RemitDecline
 
 
@@ -93,12 +93,10 @@ async def decline_remit(
         )
         if new_lead is not None:
             for secretary in await secretaries_of(session, new_lead, now):
-                await enqueue(
+                await direct_message(
                     session,
                     now,
-                    destination=secretary.matrix_id,
-                    is_direct=True,
-                    language=secretary.language,
+                    secretary,
                     message=_(
                         "%(declined)s declined to take the lead on “%(topic)s”: %(assembly)s "
                         "now leads on it, and its Moots on it make Party Consensus.",

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmony_matrix.constitution.scheduling import kind_name
 from harmony_matrix.i18n import _
 from harmony_matrix.services.lookup import meeting_ref
-from harmony_matrix.services.records import enqueue
+from harmony_matrix.services.records import direct_message
 from harmony_matrix.storage.models import (
     BallotRound,
     BallotRoundStatus,
@@ -54,12 +54,10 @@ async def grant_right(
     right = VotingRight(round_id=round_.id, person_id=voter.id, token_hash=None)
     session.add(right)
     await session.flush()
-    await enqueue(
+    await direct_message(
         session,
         now,
-        destination=voter.matrix_id,
-        is_direct=True,
-        language=voter.language,
+        voter,
         message=_(
             "The secret ballot of %(kind)s %(ref)s is open: %(question)s\n"
             "Give every option a score from 0 (worst) to 5 (best). Only your scores are "
