@@ -59,8 +59,8 @@ def check_matrix_id(value: str) -> str:
     if wrong:
         raise InvalidInput(
             _(
-                "Matrix user IDs use only lower-case letters, digits and . _ = - / + before "
-                "the colon: “%(value)s” has %(characters)s.",
+                "“%(value)s” has %(characters)s before the colon. There, Matrix user IDs use "
+                "only lower-case letters, digits and these characters: . _ = - / +",
                 value=value,
                 characters=" ".join(f"“{character}”" for character in wrong),
             )

@@ -62,4 +62,5 @@ def test_a_bad_id_says_what_is_wrong(value, says):
 def test_lower_case_letters_digits_and_the_punctuation_are_named():
     with pytest.raises(InvalidInput) as caught:
         check_matrix_id("@Bob:example.org")
-    assert "lower-case letters, digits and . _ = - / +" in caught.value.message.render("en")
+    rendered = caught.value.message.render("en")
+    assert "lower-case letters, digits and these characters: . _ = - / +" in rendered

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.errors import HarmonyError, InvalidInput
-from harmony_matrix.i18n import Message, _, any_of, known_language
+from harmony_matrix.i18n import Message, _, _n, any_of, known_language
 from harmony_matrix.importers.bulk import paused_gc
 from harmony_matrix.importers.limits import check_length
 from harmony_matrix.matrix_ids import check_matrix_id
@@ -146,9 +146,10 @@ def _read_rows(
             reason = (
                 _("This row has too many cells.")
                 if len(record) > width
-                else _(
+                else _n(
+                    "This row has %(count)s cell; the header names %(columns)s columns.",
                     "This row has %(count)s cells; the header names %(columns)s columns.",
-                    count=len(record),
+                    len(record),
                     columns=width,
                 )
             )

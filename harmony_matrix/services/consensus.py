@@ -133,13 +133,16 @@ async def _announce(
     announcement can later show that entries were removed from the end (the chain alone
     cannot, see :func:`check_chain`)."""
     count = await session.scalar(select(func.count()).select_from(ConsensusRecord)) or 0
-    message = _(
+    message = _n(
+        "Consensus recorded as entry #%(number)s of the record of consensus: %(outcome)s. "
+        "The record now has %(count)s entry; its head hash is %(hash)s (keep it to "
+        "check the record later with: harmony consensus --verify --expect-head %(hash)s).",
         "Consensus recorded as entry #%(number)s of the record of consensus: %(outcome)s. "
         "The record now has %(count)s entries; its head hash is %(hash)s (keep it to "
         "check the record later with: harmony consensus --verify --expect-head %(hash)s).",
+        count,
         number=record.id,
         outcome=verbatim(record.outcome),
-        count=count,
         hash=record.hash,
     )
     for assembly in meeting.assemblies:
@@ -286,10 +289,10 @@ async def check_chain(
         broken = (
             count,
             _n(
-                "The record has %(count)s entry, but %(expected)s were published: entries "
-                "were removed.",
-                "The record has %(count)s entries, but %(expected)s were published: entries "
-                "were removed.",
+                "The record has %(count)s entry, but the published count is %(expected)s: "
+                "entries were removed.",
+                "The record has %(count)s entries, but the published count is %(expected)s: "
+                "entries were removed.",
                 count,
                 expected=expect_count,
             ),
@@ -322,7 +325,7 @@ def _entry_problem(
     if moment is None:
         return (
             _(
-                "Entry %(number)s has a date that is not one: “%(value)s”.",
+                "Entry %(number)s has an invalid date: “%(value)s”.",
                 number=number,
                 value=str(row.recorded_at),
             ),

@@ -318,8 +318,8 @@ async def _tell_secretaries_to_prepare(
             secretary,
             message=_(
                 "%(person)s called %(kind)s %(ref)s of %(assembly)s: %(question)s\n"
-                "As its secretary, please prepare it: the facts, the materials, a date, "
-                "and telling everyone eligible.",
+                "As its secretary, please prepare it: collect the facts, prepare the "
+                "materials, set a date and inform everyone eligible.",
                 person=caller.display_name,
                 kind=kind_name(meeting.kind),
                 ref=meeting_ref(meeting.id),

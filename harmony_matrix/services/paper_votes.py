@@ -96,10 +96,10 @@ async def enter_paper_vote(
         if len(rows) > present:
             raise InvalidInput(
                 _n(
-                    "There is %(count)s paper ballot but only %(present)s people present who "
-                    "may vote.",
-                    "There are %(count)s paper ballots but only %(present)s people present "
-                    "who may vote.",
+                    "There is %(count)s paper ballot, but the number of people present who "
+                    "may vote is %(present)s.",
+                    "There are %(count)s paper ballots, but the number of people present who "
+                    "may vote is %(present)s.",
                     len(rows),
                     present=present,
                 )

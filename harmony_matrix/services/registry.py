@@ -676,7 +676,7 @@ async def end_role(
             raise NotAllowed(
                 _(
                     "Only a secretary of %(assembly)s or the General Secretary can end a "
-                    "member's role, and only the General Secretary a secretary's.",
+                    "member's role. Only the General Secretary can end a secretary's role.",
                     assembly=assembly.name,
                 )
             )
