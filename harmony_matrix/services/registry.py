@@ -602,6 +602,23 @@ async def assembly_quorum(ctx: ServiceContext, slug: str) -> AssemblyQuorum:
         )
 
 
+async def _register_authority(
+    session: AsyncSession, actor: str | None, slug: str, now: datetime
+) -> tuple[Person | None, Assembly, bool, bool]:
+    """Who changes an assembly's roles: the acting person (None for the operator), the
+    assembly, and whether they act as General Secretary (the operator does) or as one of
+    its secretaries. A suspended person may not act at all."""
+    acting = await person_by_matrix_id(session, actor) if actor is not None else None
+    if acting is not None:
+        check_may(standing(acting, now), Act.SPEAK)
+    assembly = await assembly_by_slug(session, slug)
+    general = acting is None or await holds_office(session, acting.id, GENERAL_SECRETARY, now)
+    secretary = acting is not None and Role.SECRETARY in await roles_in(
+        session, acting.id, assembly.id, now
+    )
+    return acting, assembly, general, secretary
+
+
 async def add_to_assembly(
     ctx: ServiceContext, actor: str | None, slug: str, matrix_id: str, role: Role = Role.MEMBER
 ) -> bool:
@@ -612,14 +629,7 @@ async def add_to_assembly(
     """
     async with ctx.transaction() as session:
         now = ctx.now()
-        acting = await person_by_matrix_id(session, actor) if actor is not None else None
-        if acting is not None:
-            check_may(standing(acting, now), Act.SPEAK)
-        assembly = await assembly_by_slug(session, slug)
-        general = acting is None or await holds_office(session, acting.id, GENERAL_SECRETARY, now)
-        secretary = acting is not None and Role.SECRETARY in await roles_in(
-            session, acting.id, assembly.id, now
-        )
+        acting, assembly, general, secretary = await _register_authority(session, actor, slug, now)
         if not (general or (secretary and role is not Role.SECRETARY)):
             raise NotAllowed(
                 _(
@@ -664,14 +674,7 @@ async def end_role(
     """
     async with ctx.transaction() as session:
         now = ctx.now()
-        acting = await person_by_matrix_id(session, actor) if actor is not None else None
-        if acting is not None:
-            check_may(standing(acting, now), Act.SPEAK)
-        assembly = await assembly_by_slug(session, slug)
-        general = acting is None or await holds_office(session, acting.id, GENERAL_SECRETARY, now)
-        secretary = acting is not None and Role.SECRETARY in await roles_in(
-            session, acting.id, assembly.id, now
-        )
+        acting, assembly, general, secretary = await _register_authority(session, actor, slug, now)
         if not (general or (secretary and role not in (Role.SECRETARY, None))):
             raise NotAllowed(
                 _(
