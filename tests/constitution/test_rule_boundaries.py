@@ -374,3 +374,19 @@ def test_shares_are_written_as_people_write_them():
         RuleViolation, match=r"between 15.5% and 100% of its active members; 1000000% is not"
     ):
         validate_own_quorum(Fraction(10_000), raised)
+
+
+def test_rules_accept_their_smallest_and_largest_values_and_nothing_beyond():
+    """Kills `< 1` -> `<= 1` / `< 2` for the quorum sizes and the petition share's bounds
+    (`0 <` -> `0 <=`, `<= 1` -> `< 1` or `<= 2`) in `Rules.__post_init__`."""
+    Rules(small_assembly_quorum=1, large_assembly_population=1)
+    Rules(petition_share=Fraction(1))
+    Rules(petition_share=Fraction(1, 1000))
+    for bad in (
+        {"small_assembly_quorum": 0},
+        {"large_assembly_population": 0},
+        {"petition_share": Fraction(0)},
+        {"petition_share": Fraction(101, 100)},
+    ):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Rules(**bad)
