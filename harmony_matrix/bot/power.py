@@ -173,6 +173,7 @@ def plan_levels(
             del plan.users[user]
         else:
             plan.users[user] = target
+        if target is not None and (user in muted or user in moderators):
             plan.set_by_bot[user] = [target, before]
         plan.changes.append(LevelChange(user, current, target))
     return plan
