@@ -177,7 +177,7 @@ class RoomKeeper:
         #: Failed invites, (room, user) -> (when, errcode): not retried on every pass.
         self._failed: dict[tuple[str, str], tuple[datetime, str]] = {}
         #: Problems reported and still there: not repeated.
-        self._reported: set[tuple[str, Problem]] = set()
+        self._reported: set[tuple[str, str, Problem]] = set()
 
     @property
     def bot(self) -> str:
@@ -217,7 +217,7 @@ class RoomKeeper:
         report = ReconcileReport()
         plan = await rooms.rooms_plan(self.ctx)
         report.next_change_at = plan.next_change_at
-        problems: set[tuple[str, Problem]] = set()
+        problems: set[tuple[str, str, Problem]] = set()
         tombstones: list[tuple[str, str, str, list[str]]] = []
         set_by_bot = await rooms.levels_set_by_bot(self.ctx)
         levels = {room: dict(users) for room, users in set_by_bot.items()}
@@ -255,7 +255,7 @@ class RoomKeeper:
         if levels != set_by_bot:
             await rooms.record_levels_set_by_bot(self.ctx, levels)
         report.problems = [
-            p for p in report.problems if (p.room_id, p.problem) not in self._reported
+            p for p in report.problems if (p.owner, p.room_id, p.problem) not in self._reported
         ]
         self._reported = problems
         return report, tombstones
@@ -263,14 +263,15 @@ class RoomKeeper:
     def _problem(
         self,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
         owner: str,
         room_id: str,
         problem: Problem,
         detail: str = "",
     ) -> None:
-        problems.add((room_id, problem))
-        if (room_id, problem) not in {(p.room_id, p.problem) for p in report.problems}:
+        key = (owner, room_id, problem)
+        problems.add(key)
+        if key not in {(p.owner, p.room_id, p.problem) for p in report.problems}:
             report.problems.append(RoomProblem(owner, room_id, problem, detail))
             log.warning("room %s (%s): %s %s", room_id, owner, problem, detail)
 
@@ -279,7 +280,7 @@ class RoomKeeper:
         owner: str,
         room_id: str,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> RoomState | None:
         response = await self.client.room_get_state(room_id)
         if isinstance(response, RoomGetStateError):
@@ -308,7 +309,7 @@ class RoomKeeper:
     # -- creating ----------------------------------------------------------------------
 
     async def _create_space(
-        self, plan: RoomsPlan, report: ReconcileReport, problems: set[tuple[str, Problem]]
+        self, plan: RoomsPlan, report: ReconcileReport, problems: set[tuple[str, str, Problem]]
     ) -> str | None:
         response = await self.client.room_create(
             name=plan.party_name,
@@ -329,7 +330,7 @@ class RoomKeeper:
         assembly: AssemblyRoom,
         space_id: str | None,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> str | None:
         initial: list[dict[str, Any]] = [
             {"type": JOIN_RULES, "state_key": "", "content": _join_rules(assembly, space_id, True)}
@@ -367,7 +368,7 @@ class RoomKeeper:
         space: RoomState,
         room: RoomState,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> None:
         if room.room_id not in space.children:
             if not space.power.may_send_state(self.bot, SPACE_CHILD):
@@ -395,7 +396,7 @@ class RoomKeeper:
         space_id: str | None,
         room: RoomState,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> None:
         if _join_rules_fit(assembly, space_id, room):
             return
@@ -415,7 +416,7 @@ class RoomKeeper:
         assembly: AssemblyRoom,
         set_by_bot: SetByBot,
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> SetByBot:
         wanted = plan_levels(
             room.power,
@@ -445,7 +446,7 @@ class RoomKeeper:
         room: RoomState,
         wanted: frozenset[str],
         report: ReconcileReport,
-        problems: set[tuple[str, Problem]],
+        problems: set[tuple[str, str, Problem]],
     ) -> None:
         now = self.ctx.now()
         seen = self._members_seen.get(room.room_id)
@@ -508,10 +509,14 @@ class RoomKeeper:
             self._members_seen[new] = self._members_seen.pop(old)
         report.followed.append((owner, old, new))
         log.info("followed the upgrade of %s (%s) to %s", old, owner, new)
-        space_id = (await rooms.rooms_plan(self.ctx)).space_id
-        if owner != SPACE and space_id:
-            # Unlinking is an empty child event; the new room is linked by the next pass.
-            await self._put(report, SPACE, space_id, SPACE_CHILD, {}, old)
+        # Unlinking is an empty link event; the next pass links the new room or Space.
+        plan = await rooms.rooms_plan(self.ctx)
+        if owner != SPACE and plan.space_id:
+            await self._put(report, SPACE, plan.space_id, SPACE_CHILD, {}, old)
+        elif owner == SPACE:
+            for assembly in plan.assemblies:
+                if assembly.room_id:
+                    await self._put(report, assembly.slug, assembly.room_id, SPACE_PARENT, {}, old)
 
 
 def _server(user_id: str) -> str:

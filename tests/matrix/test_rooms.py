@@ -300,3 +300,20 @@ async def test_a_member_who_declines_an_invite_is_not_invited_again(party, ctx):
 
     assert (await state_of(party, garden)).members[party.bryn.user_id].membership == "leave"
     assert not report.changed, report
+
+
+async def test_an_upgraded_space_is_followed_and_every_room_linked_into_it(party, ctx, synapse):
+    await party.keeper.reconcile()
+    old, rooms = await room_ids(ctx)
+    new = await upgrade(synapse, party.bot, old)
+
+    report = await party.keeper.follow_tombstone(old, new, [synapse.server_name])
+
+    assert report.followed == [("space", old, new)]
+    assert (await room_ids(ctx))[0] == new
+    space = await state_of(party, new)
+    assert set(space.children) == set(rooms.values())
+    for room_id in rooms.values():
+        assert list((await state_of(party, room_id)).parents) == [new]
+    assert space.present(party.iris.user_id)
+    assert not (await party.keeper.reconcile()).changed
