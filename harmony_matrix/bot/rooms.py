@@ -178,6 +178,8 @@ class RoomKeeper:
         self._failed: dict[tuple[str, str], tuple[datetime, str]] = {}
         #: Problems reported and still there: not repeated.
         self._reported: set[tuple[str, str, Problem]] = set()
+        #: Upgraded rooms the bot could not join (reported once).
+        self._join_failed: set[str] = set()
 
     @property
     def bot(self) -> str:
@@ -497,8 +499,12 @@ class RoomKeeper:
         path += "&" + urlencode([("server_name", server) for server in servers if server])
         response = await self.client._send(JoinResponse, "POST", path, Api.to_json({}))
         if not isinstance(response, JoinResponse):
-            self._problem(report, set(), owner, new, Problem.CANNOT_JOIN, str(response))
+            # Tried again on each pass (an invite may come), reported once.
+            if new not in self._join_failed:
+                self._join_failed.add(new)
+                self._problem(report, set(), owner, new, Problem.CANNOT_JOIN, str(response))
             return
+        self._join_failed.discard(new)
         if await rooms.replace_room(self.ctx, old, new) is None:
             return
         levels = await rooms.levels_set_by_bot(self.ctx)

@@ -77,14 +77,14 @@ async def party(ctx, register_user, member_client, synapse) -> Party:
     return Party(keeper, bot, ana, bryn, iris)
 
 
-async def upgrade(synapse, bot: Member, room_id: str) -> str:
+async def upgrade(synapse, who: Member, room_id: str) -> str:
     """The server-side room upgrade (``POST /rooms/{id}/upgrade``); the new room's ID."""
     async with (
         aiohttp.ClientSession() as http,
         http.post(
             f"{synapse.url}/_matrix/client/v3/rooms/{room_id}/upgrade",
             json={"new_version": "12"},
-            headers={"Authorization": f"Bearer {bot.client.access_token}"},
+            headers={"Authorization": f"Bearer {who.client.access_token}"},
         ) as response,
     ):
         assert response.status == 200, await response.text()
@@ -316,4 +316,22 @@ async def test_an_upgraded_space_is_followed_and_every_room_linked_into_it(party
     for room_id in rooms.values():
         assert list((await state_of(party, room_id)).parents) == [new]
     assert space.present(party.iris.user_id)
+    assert not (await party.keeper.reconcile()).changed
+
+
+async def test_an_upgraded_room_the_bot_cannot_join_is_reported_once(party, ctx, synapse):
+    linked = await party.ana.create_room(invite=(party.bot.user_id,), name="Our own room")
+    await party.bot.join(linked)
+    async with ctx.transaction() as session:
+        council = await session.scalar(select(Assembly).where(Assembly.slug == "council"))
+        council.matrix_room_id = linked
+    await party.keeper.reconcile()
+    new = await upgrade(synapse, party.ana, linked)  # invite-only, and nobody invites the bot
+
+    report = await party.keeper.follow_tombstone(linked, new, [synapse.server_name])
+
+    assert [(p.owner, p.room_id, p.problem) for p in report.problems] == [
+        ("council", new, Problem.CANNOT_JOIN)
+    ]
+    assert (await room_ids(ctx))[1]["council"] == linked
     assert not (await party.keeper.reconcile()).changed
