@@ -398,7 +398,7 @@ async def cross_sign_device(
         )
 
     path = key_file(store_dir)
-    keys = load_keys(path, user_id)
+    keys = await asyncio.to_thread(load_keys, path, user_id)
     server_master = _server_key(reply, "master_keys", user_id)
     created = False
     if server_master is None:
@@ -406,7 +406,7 @@ async def cross_sign_device(
             keys = CrossSigningKeys.generate(user_id)
             # Saved before the upload: once the server holds the public keys, losing the
             # private ones would leave an identity nobody can use.
-            save_keys(path, keys)
+            await asyncio.to_thread(save_keys, path, keys)
         await _upload_identity(http, keys, password)
         logger.info(
             "Uploaded the cross-signing identity of %s (master key %s)", user_id, keys.master_public
