@@ -26,8 +26,6 @@ import binascii
 import enum
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from harmony_matrix.bot.session import write_private
 
 if TYPE_CHECKING:
     import nio
@@ -223,24 +223,7 @@ def save_keys(path: Path, keys: CrossSigningKeys) -> None:
         "master_key": encode_base64(keys.master.private_bytes_raw()),
         "self_signing_key": encode_base64(keys.self_signing.private_bytes_raw()),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file with mode 0600, so the keys are never readable by others.
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # --- Talking to the homeserver -------------------------------------------------------

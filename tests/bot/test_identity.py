@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harmony_matrix.bot import identity
+from harmony_matrix.bot import identity, session
 from harmony_matrix.bot.identity import (
     CrossSigningError,
     CrossSigningKeys,
@@ -205,7 +205,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(identity.os, "replace", broken_replace)
+    monkeypatch.setattr(session.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         save_keys(tmp_path / "cross-signing.json", CrossSigningKeys.generate(USER))
     assert list(tmp_path.iterdir()) == []

@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from harmony_matrix.homeserver import RegisteredUser
 from nio import AsyncClient, AsyncClientConfig, KeysUploadResponse, LoginResponse
 from nio.store import SqliteStore
 
 from harmony_matrix.bot.identity import CrossSigningStatus, ensure_cross_signed
-from harmony_matrix.homeserver import RegisteredUser
 
 
 async def _bot(
