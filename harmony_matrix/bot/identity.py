@@ -284,11 +284,12 @@ def _server_key(reply: dict[str, Any], kind: str, user_id: str) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
-async def _upload_identity(http: MatrixHttp, keys: CrossSigningKeys, password: str | None) -> None:
-    body: dict[str, Any] = {
-        "master_key": keys.master_key(),
-        "self_signing_key": keys.self_signing_key(),
-    }
+async def _upload_identity(
+    http: MatrixHttp, keys: CrossSigningKeys, password: str | None, *, with_master: bool = True
+) -> None:
+    body: dict[str, Any] = {"self_signing_key": keys.self_signing_key()}
+    if with_master:
+        body["master_key"] = keys.master_key()
     status, reply = await http.post(DEVICE_SIGNING_UPLOAD, body)
     if status == 401 and "flows" in reply:
         # User-interactive auth: Synapse asks for it when an identity exists already,
@@ -414,8 +415,9 @@ async def cross_sign_device(
         return CrossSigningStatus.FOREIGN_IDENTITY
     elif _server_key(reply, "self_signing_keys", user_id) != keys.self_signing_public:
         # Our master key, but not our self-signing key on the server (an upload cut
-        # short, or a self-signing key replaced with our master): put ours back.
-        await _upload_identity(http, keys, password)
+        # short, or a self-signing key replaced with our master): put ours back. Not the
+        # master key again: Synapse 1.163 answers 500 to a master key it already holds.
+        await _upload_identity(http, keys, password, with_master=False)
 
     if has_valid_signature(device, keys.self_signing_public, user_id, keys.self_signing_key_id):
         return CrossSigningStatus.ALREADY_SIGNED

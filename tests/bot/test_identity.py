@@ -265,6 +265,10 @@ class FakeHomeserver:
                 return 401, {"flows": [{"stages": ["m.login.password"]}], "session": "S1"}
             if auth.get("password") != PASSWORD or auth.get("session") != "S1":
                 return 401, {"errcode": "M_FORBIDDEN", "error": "Invalid password"}
+        if self.master is not None and body.get("master_key") == self.master:
+            # Synapse 1.163 stores a master key as a device too: the same one twice is
+            # a unique-constraint error.
+            return 500, {"errcode": "M_UNKNOWN", "error": "Internal server error"}
         master = body.get("master_key", self.master)
         assert master is not None
         master_public = next(iter(master["keys"].values()))

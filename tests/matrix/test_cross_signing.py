@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from harmony_matrix.homeserver import RegisteredUser
 from nio import AsyncClient, AsyncClientConfig, KeysUploadResponse, LoginResponse
 from nio.store import SqliteStore
 
-from harmony_matrix.bot.identity import CrossSigningStatus, ensure_cross_signed
+from harmony_matrix.bot.identity import (
+    CrossSigningError,
+    CrossSigningKeys,
+    CrossSigningStatus,
+    ensure_cross_signed,
+    load_keys,
+    save_keys,
+)
 
 
 async def _bot(
@@ -182,3 +190,32 @@ async def test_a_second_store_does_not_replace_the_identity_on_the_server(regist
         await third.close()
     latest = await _query_as(member, bot_user.user_id)
     assert _cross_signed(latest, bot_user.user_id, third_device) == (master_public, ssk_public)
+
+
+async def test_synapse_asks_for_the_password_to_change_an_identity_and_gets_it(
+    register_user, tmp_path
+):
+    bot_user = await register_user("harmony")
+    member = await register_user("member")
+    store = tmp_path / "bot-store"
+    bot = await _bot(bot_user, store)
+    try:
+        assert await ensure_cross_signed(bot, store) is CrossSigningStatus.CREATED
+        # Our master key with a new self-signing key: an upload to an identity that
+        # exists, which Synapse accepts only after user-interactive auth.
+        kept = load_keys(store / "cross-signing.json", bot_user.user_id)
+        assert kept is not None
+        renewed = CrossSigningKeys(kept.user_id, kept.master, Ed25519PrivateKey.generate())
+        save_keys(store / "cross-signing.json", renewed)
+        with pytest.raises(CrossSigningError, match=r"\[matrix\] password"):
+            await ensure_cross_signed(bot, store)
+        status = await ensure_cross_signed(bot, store, bot_user.password)
+        device_id = bot.device_id
+    finally:
+        await bot.close()
+    assert status is CrossSigningStatus.SIGNED_NOW
+    keys = await _query_as(member, bot_user.user_id)
+    assert _cross_signed(keys, bot_user.user_id, device_id) == (
+        renewed.master_public,
+        renewed.self_signing_public,
+    )
