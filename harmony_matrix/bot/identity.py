@@ -385,7 +385,8 @@ async def cross_sign_device(
     keys = await asyncio.to_thread(load_keys, path, user_id)
     server_master = _server_key(reply, "master_keys", user_id)
     created = False
-    if server_master is None:
+    # Any master key object counts as an identity, even one we cannot read.
+    if not reply.get("master_keys", {}).get(user_id):
         if keys is None:
             keys = CrossSigningKeys.generate(user_id)
             # Saved before the upload: once the server holds the public keys, losing the

@@ -362,6 +362,14 @@ async def test_a_foreign_identity_is_left_alone(tmp_path, caplog):
     assert PASSWORD not in caplog.text
 
 
+async def test_a_master_key_we_cannot_read_is_an_identity_too(tmp_path):
+    server = FakeHomeserver()
+    stranger = CrossSigningKeys.generate(USER)
+    server.master = {**stranger.master_key(), "keys": {}}
+    assert await _run(server, tmp_path, PASSWORD) is CrossSigningStatus.FOREIGN_IDENTITY
+    assert server.uploads() == []
+
+
 async def test_a_foreign_identity_is_left_alone_even_with_keys_of_our_own(tmp_path):
     ours = CrossSigningKeys.generate(USER)
     save_keys(tmp_path / "cross-signing.json", ours)
