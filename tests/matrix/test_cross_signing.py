@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from harmony_matrix.homeserver import RegisteredUser
 from nio import AsyncClient, AsyncClientConfig, KeysUploadResponse, LoginResponse
 from nio.store import SqliteStore
 
@@ -26,6 +25,7 @@ from harmony_matrix.bot.identity import (
     load_keys,
     save_keys,
 )
+from harmony_matrix.homeserver import RegisteredUser
 
 
 async def _bot(
