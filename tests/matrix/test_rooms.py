@@ -335,3 +335,21 @@ async def test_an_upgraded_room_the_bot_cannot_join_is_reported_once(party, ctx,
     ]
     assert (await room_ids(ctx))[1]["council"] == linked
     assert not (await party.keeper.reconcile()).changed
+
+
+async def test_an_invite_to_an_unreachable_server_is_tried_again_an_hour_later(party, ctx):
+    ghost = "@ghost:unreachable.invalid"
+    await import_people(ctx, f"{ghost},Ghost,member,en,,,council\n")
+    first = await party.keeper.reconcile()
+    assert {(f.owner, f.user_id, f.blocked) for f in first.invite_failures} == {
+        ("space", ghost, False),
+        ("council", ghost, False),
+    }
+    assert not (await party.keeper.reconcile()).changed
+
+    ctx.clock.advance(hours=1)
+    again = await party.keeper.reconcile()
+    assert {(f.owner, f.user_id) for f in again.invite_failures} == {
+        ("space", ghost),
+        ("council", ghost),
+    }
