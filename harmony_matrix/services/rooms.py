@@ -49,7 +49,7 @@ class AssemblyRoom:
     room_id: str | None
     #: The Matrix IDs of its current members.
     members: frozenset[str]
-    #: Its current secretaries: moderators of the room.
+    #: Its current secretaries and moderators: moderators of the room.
     moderators: frozenset[str]
 
 
@@ -110,7 +110,8 @@ async def rooms_plan(ctx: ServiceContext) -> RoomsPlan:
 async def _secretaries(session: AsyncSession, at: datetime) -> dict[int, set[int]]:
     rows = await session.execute(
         select(AssemblyMembership.assembly_id, AssemblyMembership.person_id).where(
-            AssemblyMembership.role == Role.SECRETARY,
+            # The assembly's moderators moderate its room too (they keep order in debate).
+            AssemblyMembership.role.in_((Role.SECRETARY, Role.MODERATOR)),
             AssemblyMembership.since <= at,
             (AssemblyMembership.until.is_(None)) | (AssemblyMembership.until > at),
         )

@@ -21,7 +21,7 @@ async def test_members_secretaries_and_suspended_people_come_from_the_register(d
     assert BRYN not in by_slug[MEDIA].members
     assert by_slug[MEDIA].moderators == {ANA}
     assert by_slug[DAS].moderators == {CHLOE}
-    assert by_slug[OWG].moderators == {ANA}  # Bryn is its moderator, not a secretary
+    assert by_slug[OWG].moderators == {ANA, BRYN}  # Bryn is its moderator, Ana its secretary
     assert plan.muted == {IRIS, JON}
     # Iris's suspension ends on 31 January (midnight in London, which is UTC then).
     assert plan.next_change_at == datetime(2027, 1, 31, tzinfo=UTC)
