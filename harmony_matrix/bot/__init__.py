@@ -1,0 +1,1 @@
+"""The Matrix bot: commands and replies, rooms and the Space, the outbox sender."""
