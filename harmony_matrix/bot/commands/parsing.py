@@ -21,6 +21,8 @@ from harmony_matrix.i18n import _
 
 #: Opening quote -> closing quote. Phones turn " into “ as you type; French uses « ».
 QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»"}
+#: What starts an option's name: "--", or the dash a phone makes of it as you type.
+OPTION_STARTS = ("--", "—", "–")
 #: How alike (difflib's ratio) a typed name and a command's must be to suggest it.
 CLOSE_ENOUGH = 0.6
 
@@ -65,7 +67,7 @@ def quote(value: str) -> str:
     """``value`` as one argument: as it is when it is one plain word, else quoted (a
     word that starts like an option or a quote is quoted too)."""
     plain = value and not any(c.isspace() for c in value) and value[0] not in QUOTES
-    if plain and not value.startswith("--"):
+    if plain and not value.startswith(OPTION_STARTS):
         return value
     for opening, closing in QUOTES.items():
         if closing not in value:
@@ -204,7 +206,7 @@ def bind(
     position = 0
     while position < len(tokens):
         token = tokens[position]
-        name = token.value[2:].lower() if token.value.startswith("--") else ""
+        name = _option_name(token.value)
         if not token.quoted and name and name in command.options:
             if name in options:
                 raise UsageError(_("%(option)s is given twice.", option=f"--{name}"), show)
@@ -252,6 +254,14 @@ def bind(
             raise UsageError(unknown.message, unknown.commands or show)
         raise UsageError(_("“%(extra)s” was not expected here.", extra=extra), show)
     return Parsed(command, args, options)
+
+
+def _option_name(word: str) -> str:
+    """ "place" for "--place" (or "—place"); empty for a word that is no option."""
+    for start in OPTION_STARTS:
+        if word.startswith(start):
+            return word[len(start) :].lower()
+    return ""
 
 
 def _check_closed(token: Token, show: Sequence[Command]) -> None:
