@@ -16,6 +16,8 @@ ALLOWED = {
     "storage": BASE | {"constitution", "voting", "resources"},
     "importers": BASE | {"constitution", "storage", "config"},
     "services": BASE | {"constitution", "voting", "storage", "importers", "config"},
+    # A tool the tests and the demo run, not part of the product's logic.
+    "homeserver": set(),
 }
 
 

@@ -1,1 +1,1 @@
-"""The Matrix bot: commands and replies, rooms and the Space, the outbox sender."""
+"""The Matrix bot: the party's rooms, commands and messages, on top of ``services/``."""

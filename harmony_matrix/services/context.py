@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,11 @@ from harmony_matrix.storage.key_store import RoundKeyStore
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+#: The transaction of the unit of work in progress in this task, if any (see
+#: :meth:`ServiceContext.unit_of_work`).
+_unit_of_work: ContextVar[AsyncSession | None] = ContextVar("unit_of_work", default=None)
 
 
 @dataclass
@@ -72,6 +78,32 @@ class ServiceContext:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One use case, one transaction: committed on success, rolled back on error."""
+        """One use case, one transaction: committed on success, rolled back on error.
+
+        Inside a :meth:`unit_of_work` the use case joins that transaction instead, as a
+        savepoint: its changes are undone on error and committed with the unit of work.
+        """
+        outer = _unit_of_work.get()
+        if outer is not None:
+            async with outer.begin_nested():
+                yield outer
+            return
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction around several use cases and the caller's own writes.
+
+        The bot handles a command in one: the record that the event was handled, the
+        command's effects and the queued reply are committed together or not at all, so
+        a command is never acted on twice nor answered without being acted on.
+        """
+        if _unit_of_work.get() is not None:
+            raise RuntimeError("units of work do not nest")
+        async with self.sessions() as session, session.begin():
+            token = _unit_of_work.set(session)
+            try:
+                yield session
+            finally:
+                _unit_of_work.reset(token)

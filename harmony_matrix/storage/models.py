@@ -540,6 +540,59 @@ class OutboxMessage(Base):
     voting_right_id: Mapped[int | None] = mapped_column(ForeignKey("voting_rights.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: The same text as HTML (user-supplied parts escaped); None: the plain body only.
+    html: Mapped[str | None] = mapped_column(Text)
+    #: A reply to a command: the command's event ID (the message is sent as a reply to it).
+    reply_to_event_id: Mapped[str | None] = mapped_column(String(255))
+    #: Whom the message pings (``m.mentions``); a reply pings the command's sender.
+    mention: Mapped[str | None] = mapped_column(String(255))
+    #: ``m.notice`` (a bot's reply) rather than ``m.text`` (a message that must be noticed).
+    notice: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: When the first attempt was made: a homeserver forgets transaction IDs after a day,
+    #: so an older unconfirmed message is looked for in the room before it is sent again.
+    first_attempt_at: Mapped[datetime | None]
+    #: Not before this time (backoff after a failure).
+    next_attempt_at: Mapped[datetime | None]
+    #: Given up (the member cannot be reached); reported to the secretary, not retried.
+    failed_at: Mapped[datetime | None]
+    #: The event ID the homeserver gave the delivered message.
+    event_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class HandledEvent(Base):
+    """A Matrix event the bot has acted on (a command answered, or a refusal sent).
+
+    Recorded in the same transaction as the command's effects and its queued reply, so a
+    command is handled once even if the bot dies before it saves its sync position.
+    """
+
+    __tablename__ = "handled_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    handled_at: Mapped[datetime]
+    #: handled, offline (too old: asked to send again), undecryptable, failed.
+    outcome: Mapped[str] = mapped_column(String(32))
+
+
+class DirectRoom(Base):
+    """The one direct-message room the bot uses for each person (also in its ``m.direct``
+    account data, which Matrix clients read)."""
+
+    __tablename__ = "direct_rooms"
+
+    matrix_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+
+class MatrixState(Base):
+    """The bot's own small facts about Matrix (the party's Space), by name."""
+
+    __tablename__ = "matrix_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 APPEND_ONLY = (ConsensusRecord, AuditEvent)
