@@ -106,7 +106,9 @@ def render_plain(reply: Reply, language: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return html.escape(text, quote=True).replace("\n", "<br>")
+    # Text goes only between tags, never into an attribute: quotes need no escaping
+    # (and French reads better without &#x27; for every apostrophe).
+    return html.escape(text, quote=False).replace("\n", "<br>")
 
 
 def _span_html(span: Span, language: str) -> str:
@@ -178,3 +180,9 @@ def content(reply: Reply) -> dict[str, Any]:
         reply.mention,
         reply.thread_root,
     )
+
+
+def rendered(reply: Reply) -> tuple[str, str, str]:
+    """The reply as the outbox keeps it: (language, plain body, HTML body)."""
+    language = reply.language or DEFAULT_LANGUAGE
+    return language, render_plain(reply, language), render_html(reply, language)

@@ -13,6 +13,7 @@ from harmony_matrix.bot.replies import (
     render,
     render_html,
     render_plain,
+    rendered,
     reply_content,
 )
 from harmony_matrix.i18n import _, verbatim
@@ -45,7 +46,7 @@ def test_every_text_is_escaped_in_html_and_left_as_text_in_the_plain_body():
     assert body["body"] == f"Purpose: {HOSTILE}\na<b\nc"
     assert "<script>" not in body["formatted_body"]
     assert "<a " not in body["formatted_body"]
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body["formatted_body"]
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in body["formatted_body"]
     assert "<code>a&lt;b<br>c</code>" in body["formatted_body"]
     # Nobody is pinged by a notice unless named in m.mentions: not @room, not Eve.
     assert body["m.mentions"] == {}
@@ -87,3 +88,13 @@ async def test_an_assembly_name_with_markup_is_shown_as_text(media_room):
     assert "<strong>&lt;b&gt;Media&lt;/b&gt; @room (HPUK-" in html(reply)
     assert plain(reply).startswith("<b>Media</b> @room (HPUK-")
     assert content(reply)["m.mentions"] == {"user_ids": [ANA]}
+
+
+def test_the_rendered_strings_for_the_outbox():
+    reply = Reply(language="fr").say(_("There is no meeting %(ref)s.", ref="<M-1>"))
+    assert rendered(reply) == (
+        "fr",
+        "La réunion <M-1> n'existe pas.",
+        "<p>La réunion &lt;M-1&gt; n'existe pas.</p>",
+    )
+    assert rendered(Reply().say(verbatim("x")))[0] == "en"
