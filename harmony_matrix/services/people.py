@@ -9,10 +9,11 @@ from sqlalchemy import or_, select
 
 from harmony_matrix.constitution.eligibility import Status, is_suspended
 from harmony_matrix.errors import InvalidInput
-from harmony_matrix.i18n import _, available_languages, normalise_language
+from harmony_matrix.i18n import Message, _, available_languages, normalise_language, verbatim
 from harmony_matrix.matrix_ids import normalise_matrix_id
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import person_by_matrix_id
+from harmony_matrix.services.membership import GENERAL_SECRETARY
 from harmony_matrix.services.records import audit
 from harmony_matrix.storage.models import (
     Assembly,
@@ -73,6 +74,28 @@ class WhoAmI:
     assemblies: tuple[AssemblyRoles, ...]
     #: Party offices held now, by their stored title ("general_secretary").
     offices: tuple[str, ...]
+
+    @property
+    def is_member(self) -> bool:
+        """A full Member of the party (else a Participant)."""
+        return self.status is Status.MEMBER
+
+
+ROLE_NAMES = {
+    Role.MEMBER: _("member"),
+    Role.SECRETARY: _("secretary"),
+    Role.MODERATOR: _("moderator"),
+}
+OFFICE_NAMES = {GENERAL_SECRETARY: _("General Secretary")}
+
+
+def role_name(role: Role) -> Message:
+    return ROLE_NAMES[role]
+
+
+def office_name(title: str) -> Message:
+    """A party office; one Harmony has no name for is shown as stored, readably."""
+    return OFFICE_NAMES.get(title) or verbatim(title.replace("_", " "))
 
 
 _ROLE_ORDER = (Role.SECRETARY, Role.MODERATOR, Role.MEMBER)

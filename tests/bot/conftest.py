@@ -13,7 +13,7 @@ from harmony_matrix.bot.commands import (
     default_commands,
 )
 from harmony_matrix.bot.replies import Reply, content, render_html, render_plain
-from harmony_matrix.services import rooms
+from harmony_matrix.services import assembly_rooms
 from harmony_matrix.services.context import ServiceContext
 from tests.services.helpers import MEDIA
 
@@ -69,5 +69,5 @@ def chat(demo: ServiceContext) -> Chat:
 @pytest.fixture
 async def media_room(chat: Chat) -> Chat:
     """As ``chat``, with MEDIA_ROOM linked to the Media Working Group."""
-    await rooms.link_room(chat.ctx, None, MEDIA, MEDIA_ROOM)
+    await assembly_rooms.link_room(chat.ctx, None, MEDIA, MEDIA_ROOM)
     return chat

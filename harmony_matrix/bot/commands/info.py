@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from harmony_matrix.bot.commands.base import Command, Param, Request
 from harmony_matrix.bot.commands.parsing import CommandSet
-from harmony_matrix.bot.commands.wording import day, language_name, office_name, role_name
+from harmony_matrix.bot.commands.wording import day, language_name
 from harmony_matrix.bot.replies import Code, Reply, Strong
-from harmony_matrix.constitution.eligibility import Status
-from harmony_matrix.constitution.quorum import Quorum
 from harmony_matrix.i18n import _, _n, list_of, verbatim
-from harmony_matrix.services import people, rooms
+from harmony_matrix.services import assembly_rooms, people
 from harmony_matrix.services.roll_call import QuorumStatus
 
 ANYONE = _("anyone")
@@ -66,7 +64,7 @@ async def language_command(request: Request) -> Reply:
 async def whoami_command(request: Request) -> Reply:
     me = await people.whoami(request.ctx, request.person.matrix_id)
     reply = Reply()
-    if me.status is Status.MEMBER:
+    if me.is_member:
         reply.say(
             _(
                 "You are %(name)s (%(matrix_id)s), a Member of the party.",
@@ -100,7 +98,7 @@ async def whoami_command(request: Request) -> Reply:
                 "Your office: %(offices)s.",
                 "Your offices: %(offices)s.",
                 len(me.offices),
-                offices=list_of(office_name(title) for title in me.offices),
+                offices=list_of(people.office_name(title) for title in me.offices),
             )
         )
     if me.assemblies:
@@ -109,7 +107,7 @@ async def whoami_command(request: Request) -> Reply:
             _(
                 "%(assembly)s: %(roles)s",
                 assembly=item.name,
-                roles=list_of(role_name(role) for role in item.roles),
+                roles=list_of(people.role_name(role) for role in item.roles),
             )
             for item in me.assemblies
         )
@@ -125,7 +123,8 @@ async def whoami_command(request: Request) -> Reply:
     )
 
 
-def _quorum_lines(reply: Reply, quorum: Quorum) -> None:
+def _quorum_lines(reply: Reply, info: assembly_rooms.AssemblyInfo) -> None:
+    quorum = info.quorum
     reply.say(_("Active members: %(count)s", count=quorum.active_population))
     reply.say(_("Quorum for an Assembly Moot: %(needed)s", needed=quorum.needed))
     reply.say(quorum.basis)
@@ -150,7 +149,7 @@ def _not_an_assembly_room(request: Request) -> Reply:
 
 
 async def assembly_command(request: Request) -> Reply:
-    info = await rooms.assembly_of_room(request.ctx, request.event.room_id)
+    info = await assembly_rooms.assembly_of_room(request.ctx, request.event.room_id)
     if info is None:
         return _not_an_assembly_room(request)
     reply = Reply().say(
@@ -160,12 +159,12 @@ async def assembly_command(request: Request) -> Reply:
         reply.say(verbatim(info.subtitle))
     if info.purpose:
         reply.say(_("Purpose: %(purpose)s", purpose=info.purpose))
-    _quorum_lines(reply, info.quorum)
+    _quorum_lines(reply, info)
     return reply
 
 
 async def assembly_link_command(request: Request) -> Reply:
-    link = await rooms.link_room(
+    link = await assembly_rooms.link_room(
         request.ctx, request.person.matrix_id, request.args["SLUG"], request.event.room_id
     )
     if not link.changed:
@@ -221,7 +220,9 @@ def _meeting_quorum(reply: Reply, status: QuorumStatus) -> Reply:
 
 
 async def quorum_command(request: Request) -> Reply:
-    found = await rooms.room_quorum(request.ctx, request.event.room_id, request.args.get("ID"))
+    found = await assembly_rooms.room_quorum(
+        request.ctx, request.event.room_id, request.args.get("ID")
+    )
     reply = Reply()
     if isinstance(found, QuorumStatus):
         return _meeting_quorum(reply, found)
@@ -232,12 +233,12 @@ async def quorum_command(request: Request) -> Reply:
             reference=found.reference,
         )
     )
-    _quorum_lines(reply, found.quorum)
+    _quorum_lines(reply, found)
     return reply
 
 
 async def consensus_command(request: Request) -> Reply:
-    digest = await rooms.consensus_digest(
+    digest = await assembly_rooms.consensus_digest(
         request.ctx, request.event.room_id, request.args.get("SLUG")
     )
     reply = Reply()

@@ -1,4 +1,4 @@
-"""Words the commands share: names of roles, offices and languages, and dates."""
+"""Words the commands share: names of languages, and dates."""
 
 from __future__ import annotations
 
@@ -7,26 +7,7 @@ from datetime import datetime
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, get_timezone
 
-from harmony_matrix.i18n import Message, _, known_language, localised, verbatim
-from harmony_matrix.services.membership import GENERAL_SECRETARY
-from harmony_matrix.storage.models import Role
-
-ROLE_NAMES = {
-    Role.MEMBER: _("member"),
-    Role.SECRETARY: _("secretary"),
-    Role.MODERATOR: _("moderator"),
-}
-
-OFFICE_NAMES = {GENERAL_SECRETARY: _("General Secretary")}
-
-
-def role_name(role: Role) -> Message:
-    return ROLE_NAMES[role]
-
-
-def office_name(title: str) -> Message:
-    """A party office; one Harmony has no name for is shown as stored, readably."""
-    return OFFICE_NAMES.get(title) or verbatim(title.replace("_", " "))
+from harmony_matrix.i18n import Message, known_language, localised
 
 
 def language_name(code: str) -> str:

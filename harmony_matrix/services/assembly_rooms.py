@@ -1,4 +1,5 @@
-"""What a Matrix room stands for: an assembly's room, the meetings held in it.
+"""What a Matrix room stands for, as commands see it: an assembly's room, the meetings
+held in it.
 
 An assembly's Moots run in its room (``Assembly.matrix_room_id``); a meeting with a room
 of its own (a Thing) has ``Meeting.matrix_room_id``. A command sent in a room may so
