@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -178,6 +180,11 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     tally.add_argument("file", type=Path, help=t(_("header row: the option names")))
     tally.add_argument("--format", choices=("json", "text"), default="json")
 
+    commands.add_parser(
+        "bot",
+        help=t(_("run the Matrix bot ([matrix] settings) until Ctrl-C or SIGTERM")),
+    )
+
     demo = commands.add_parser("demo", help=t(_("load the demo party into a local database")))
     demo.add_argument("--reset", action="store_true", help=t(_("start from an empty database")))
     return parser
@@ -342,6 +349,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
     if (args.command, action) in READ_ONLY:
         url = read_only_url(url)
     config = replace(config, database=replace(config.database, url=url))
+    if args.command == "bot":
+        config.matrix.check_for_bot()  # before the database: a missing setting is named first
     ctx = ServiceContext.from_config(config)
     engine = ctx.engine
     try:
@@ -352,6 +361,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
 
             return await run_demo(ctx, output.say, reset=args.reset)
         await migrations.require_current_schema(engine)
+        if args.command == "bot":
+            return await _bot(config, ctx, output)
         handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
             "members": _members,
             "assemblies": _assemblies_import,
@@ -364,6 +375,26 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         return await handler(args, ctx, output)
     finally:
         await engine.dispose()
+
+
+async def _bot(config: Config, ctx: ServiceContext, output: Output) -> int:
+    # Imported here: the other commands need neither matrix-nio nor its start-up time.
+    from harmony_matrix.bot.app import Bot
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # The homeserver's replies are logged by nio at INFO and above; its DEBUG would show
+    # message bodies, ballot links among them.
+    logging.getLogger("nio").setLevel(logging.WARNING)
+    bot = Bot(config, ctx)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, bot.stop.set)
+    output.say(_("The bot %(user)s is starting; stop it with Ctrl-C.", user=config.matrix.user_id))
+    await bot.run()
+    output.say(_("The bot has stopped."))
+    return EXIT_OK
 
 
 def _ensure_sqlite_folder(path: Path | None) -> None:

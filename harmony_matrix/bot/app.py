@@ -1,0 +1,208 @@
+"""The bot's life: log in or restore its device, cross-sign it, then run the sync loop, the
+outbox sender and the room keeper until told to stop (SIGTERM, Ctrl-C)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nio import AsyncClient, InviteMemberEvent, MegolmEvent, RoomUpgradeEvent, SyncResponse
+
+from harmony_matrix.bot.commands import (
+    BotCommandSettings,
+    CommandEvent,
+    Dispatcher,
+    default_commands,
+)
+from harmony_matrix.bot.handling import Answer, CommandHandler
+from harmony_matrix.bot.identity import CrossSigningError, ensure_cross_signed
+from harmony_matrix.bot.inbox import Inbox, Incoming
+from harmony_matrix.bot.replies import rendered
+from harmony_matrix.bot.rooms import RoomKeeper
+from harmony_matrix.bot.sender import OutboxSender
+from harmony_matrix.bot.session import SyncPosition, open_session
+from harmony_matrix.bot.sync import SyncLoop
+from harmony_matrix.config import Config
+from harmony_matrix.errors import HarmonyError
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.lookup import person_by_matrix_id
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Bot:
+    """One running bot. ``run`` returns when ``stop`` is set, with no work half done."""
+
+    def __init__(self, config: Config, ctx: ServiceContext | None = None) -> None:
+        self.config = config
+        self.settings = config.matrix
+        self.ctx = ctx or ServiceContext.from_config(config)
+        self.stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        self._reconcile_now = asyncio.Event()
+        self._told_unreadable: set[tuple[str, str]] = set()
+
+    async def run(self) -> None:
+        client = await open_session(self.settings)
+        try:
+            await self._run(client)
+        finally:
+            await client.close()
+
+    async def _run(self, client: AsyncClient) -> None:
+        try:
+            status = await ensure_cross_signed(
+                client, Path(self.settings.store_path), self.settings.password or None
+            )
+            log.info("Cross-signing: %s", status)
+        except CrossSigningError as error:
+            # The bot still works; Element will show its device as not verified by its
+            # owner (and may, one day, refuse to share keys with it): the operator must act.
+            log.error("The bot's device is not cross-signed: %s", error)
+        self.client = client
+        self.sender = OutboxSender(client, self.ctx, encrypt=self.settings.encrypt_rooms)
+        self.dispatcher = Dispatcher(
+            default_commands(), BotCommandSettings.from_config(self.config)
+        )
+        server_name = self.settings.user_id.partition(":")[2]
+        self.rooms = RoomKeeper(
+            client, self.ctx, server_name=server_name, encrypt=self.settings.encrypt_rooms
+        )
+        self.inbox = Inbox(
+            client,
+            prefix=self.settings.command_prefix,
+            grace=timedelta(seconds=self.settings.undecryptable_grace_seconds),
+            history_window=timedelta(minutes=self.settings.offline_window_minutes, hours=1),
+            clock=wall_clock,
+        )
+        self.handler = CommandHandler(
+            self.ctx,
+            self._answer,
+            offline_window=timedelta(minutes=self.settings.offline_window_minutes),
+            wall_clock=wall_clock,
+            delivered=self.sender.wake,
+        )
+        self.sync = SyncLoop(client, SyncPosition(Path(self.settings.store_path)), self._on_sync)
+        tasks = [
+            asyncio.create_task(self.sync.run(self.stop), name="sync"),
+            asyncio.create_task(self.sender.run(self.stop), name="sender"),
+            asyncio.create_task(self._keep_rooms(), name="rooms"),
+        ]
+        try:
+            # The first of them to fail stops the others: a bot without its sender or its
+            # sync loop would look alive and do nothing.
+            done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            self.stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _answer(self, incoming: Incoming) -> Answer | None:
+        event = CommandEvent(
+            event_id=incoming.event_id,
+            room_id=incoming.room_id,
+            sender=incoming.sender,
+            body=incoming.body,
+        )
+        reply = await self.dispatcher.dispatch(self.ctx, event)
+        return rendered(reply) if reply is not None else None
+
+    async def _on_sync(self, response: SyncResponse, first_ever: bool) -> None:
+        await self._invitations(response)
+        await self._tombstones(response)
+        if first_ever:
+            # History from before the bot's first start: never acted on.
+            self.ready.set()
+            self._reconcile_now.set()
+            return
+        found = await self.inbox.commands_in(response) + self.inbox.retry_unreadable()
+        for incoming in found:
+            if incoming.body.split()[:2] == [f"{self.settings.command_prefix}assembly", "link"]:
+                self._reconcile_now.set()
+            await self.handler.handle(incoming)
+        await self.inbox.request_missing_keys()
+        for event in self.inbox.given_up():
+            await self._unreadable(event)
+        self.ready.set()
+
+    async def _unreadable(self, event: MegolmEvent) -> None:
+        # Once per sender and key: a device that shares no keys would otherwise get an
+        # answer to every message it sends.
+        key = (event.sender, event.session_id)
+        if key in self._told_unreadable:
+            return
+        self._told_unreadable.add(key)
+        await self.handler.unreadable(event.event_id, event.room_id, event.sender)
+
+    async def _invitations(self, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.invite.items():
+            invite = next(
+                (
+                    event
+                    for event in info.invite_state
+                    if isinstance(event, InviteMemberEvent)
+                    and event.state_key == self.client.user_id
+                    and event.membership == "invite"
+                ),
+                None,
+            )
+            if invite is None:
+                continue
+            if not await self._on_register(invite.sender):
+                log.info("Declining an invitation from %s: not on the register", invite.sender)
+                await self.client.room_leave(room_id)
+                continue
+            if invite.content.get("is_direct"):
+                await self.sender.on_dm_invite(room_id, invite.sender)
+            else:
+                await self.client.join(room_id)
+
+    async def _tombstones(self, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.join.items():
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, RoomUpgradeEvent) and event.replacement_room:
+                    via = [event.sender.partition(":")[2]]
+                    await self.rooms.follow_tombstone(room_id, event.replacement_room, via)
+
+    async def _on_register(self, matrix_id: str) -> bool:
+        try:
+            async with self.ctx.transaction() as session:
+                await person_by_matrix_id(session, matrix_id)
+        except HarmonyError:
+            return False
+        return True
+
+    async def _keep_rooms(self) -> None:
+        """Rooms in step with the register: after the first sync, every few minutes, when
+        a room was linked, and when a suspension starts or ends."""
+        await _first(self.ready.wait(), self.stop.wait())
+        period = timedelta(minutes=self.settings.reconcile_minutes)
+        while not self.stop.is_set():
+            self._reconcile_now.clear()
+            wait = period
+            try:
+                report = await self.rooms.reconcile()
+                log.info("Rooms: %s", report)
+                if report.next_change_at is not None:
+                    wait = min(wait, max(timedelta(0), report.next_change_at - self.ctx.now()))
+            except Exception:
+                log.exception("Bringing the rooms in step with the register failed")
+            await _first(self._reconcile_now.wait(), self.stop.wait(), within=wait.total_seconds())
+
+
+async def _first(*waits: Awaitable[object], within: float | None = None) -> None:
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
