@@ -1,0 +1,1 @@
+"""The Matrix bot: matrix-nio client, sync loop, commands, rooms, outbox delivery."""
