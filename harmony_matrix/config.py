@@ -46,6 +46,35 @@ class MatrixSettings:
     device_name: str = "Harmony"
     store_path: str = "var/matrix-store"
     command_prefix: str = "!"
+    #: A command older than this when the bot reads it (it was down) is not acted on: the
+    #: sender is asked to send it again, since the situation may have changed.
+    offline_window_minutes: int = 60
+    #: How long an encrypted message the bot cannot decrypt yet waits for its key before
+    #: the bot tells the sender it could not read it.
+    undecryptable_grace_seconds: int = 60
+    #: New assembly rooms and direct messages are end-to-end encrypted.
+    encrypt_rooms: bool = True
+    #: How often the bot brings rooms in step with the register (a register import is
+    #: picked up within this time; a linked room and a suspension at once).
+    reconcile_minutes: int = 5
+
+    def check_for_bot(self) -> None:
+        """The settings the bot cannot start without, named when missing or wrong."""
+        if not self.user_id:
+            raise _config_error(
+                "matrix.user_id", _("the bot's Matrix ID is needed, e.g. @harmony:example.org")
+            )
+        if not self.homeserver.startswith(("http://", "https://")):
+            raise _config_error("matrix.homeserver", _("must start with http:// or https://"))
+        if not self.password and not self.access_token:
+            raise _config_error(
+                "matrix.password", _("set a password or an access token (matrix.access_token)")
+            )
+        if not self.command_prefix or any(c.isspace() for c in self.command_prefix):
+            raise _config_error("matrix.command_prefix", _("one or more characters, no spaces"))
+        for name in ("offline_window_minutes", "undecryptable_grace_seconds", "reconcile_minutes"):
+            if getattr(self, name) < 1:
+                raise _config_error(f"matrix.{name}", _("must be at least 1"))
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""The Matrix bot: matrix-nio client, sync loop, commands, rooms, outbox delivery."""
+"""The Matrix bot: the party's rooms, commands and messages, on top of ``services/``."""

@@ -98,3 +98,12 @@ async def petition_by_ref(session: AsyncSession, ref: str, *, lock: bool = False
     if petition is None:
         raise NotFound(_("There is no petition %(ref)s.", ref=ref.upper()))
     return petition
+
+
+async def language_of(session: AsyncSession, matrix_id: str, default: str) -> str:
+    """The language a person chose (``!language``), or ``default`` for someone who is not
+    on the register."""
+    language = await session.scalar(
+        select(Person.language).where(Person.matrix_id == normalise_matrix_id(matrix_id))
+    )
+    return language or default

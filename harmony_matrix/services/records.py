@@ -104,3 +104,44 @@ async def direct_message(
         dedupe_key=dedupe_key,
         voting_right_id=voting_right_id,
     )
+
+
+async def queue_reply(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    room_id: str,
+    to_event_id: str,
+    sender: str,
+    language: str,
+    body: str,
+    html: str | None,
+) -> bool:
+    """Queue the bot's answer to a command: a notice replying to it that pings its sender.
+
+    The text is already rendered (the reply was built in the sender's language, with any
+    text they wrote escaped in the HTML). Queued in the caller's transaction, with the
+    record that the command was handled, so the answer goes out exactly once.
+    """
+    dedupe_key = f"reply:{to_event_id}"
+    exists = await session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    )
+    if exists is not None:
+        return False
+    session.add(
+        OutboxMessage(
+            created_at=at,
+            destination=room_id,
+            is_direct=False,
+            language=language,
+            body=body,
+            html=html,
+            dedupe_key=dedupe_key,
+            sent_at=None,
+            notice=True,
+            reply_to_event_id=to_event_id,
+            mention=sender,
+        )
+    )
+    return True

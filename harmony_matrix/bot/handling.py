@@ -1,0 +1,150 @@
+"""Acting on a command exactly once: the record that it was handled, its effects and its
+queued answer are one transaction (``ServiceContext.unit_of_work``).
+
+If the bot dies before the transaction commits, nothing happened and the command is found
+again in the sync stream after the restart; if it dies after, the record is there and the
+command is not handled a second time, and the answer waits in the outbox.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from harmony_matrix.bot.inbox import Incoming
+from harmony_matrix.i18n import Message, _
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.lookup import language_of
+from harmony_matrix.services.records import queue_reply
+from harmony_matrix.storage.models import HandledEvent
+
+log = logging.getLogger(__name__)
+
+
+class Outcome:
+    HANDLED = "handled"
+    OFFLINE = "offline"
+    UNREADABLE = "undecryptable"
+
+
+#: The command's answer, rendered: (language, plain body, HTML body or None).
+Answer = tuple[str, str, str | None]
+Dispatch = Callable[[Incoming], Awaitable[Answer | None]]
+
+
+def _plain_answer(message: Message, language: str) -> Answer:
+    text = message.render(language)
+    return language, text, html.escape(text).replace("\n", "<br>")
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        dispatch: Dispatch,
+        *,
+        offline_window: timedelta,
+        wall_clock: Callable[[], datetime],
+        delivered: Callable[[], None],
+    ) -> None:
+        self.ctx = ctx
+        self.dispatch = dispatch
+        self.offline_window = offline_window
+        #: Matrix timestamps are compared with the real time, whatever clock the rules use.
+        self.wall_clock = wall_clock
+        #: Wakes the outbox sender after an answer was committed.
+        self.delivered = delivered
+
+    async def handle(self, incoming: Incoming) -> bool:
+        """Act on a command unless it was acted on before; True if it was acted on now."""
+        too_old = self.wall_clock() - incoming.sent_at > self.offline_window
+        async with self.ctx.unit_of_work() as session:
+            if await session.get(HandledEvent, incoming.event_id) is not None:
+                return False
+            if too_old:
+                outcome = Outcome.OFFLINE
+                language = await language_of(
+                    session, incoming.sender, self.ctx.party.default_language
+                )
+                answer: Answer | None = _plain_answer(
+                    _(
+                        "I was offline when you sent this, so I have not acted on it. "
+                        "Please send it again."
+                    ),
+                    language,
+                )
+            else:
+                outcome = Outcome.HANDLED
+                answer = await self.dispatch(incoming)
+            session.add(
+                HandledEvent(
+                    event_id=incoming.event_id,
+                    room_id=incoming.room_id,
+                    handled_at=self.ctx.now(),
+                    outcome=outcome,
+                )
+            )
+            if answer is not None:
+                language, body, formatted = answer
+                await queue_reply(
+                    session,
+                    self.ctx.now(),
+                    room_id=incoming.room_id,
+                    to_event_id=incoming.event_id,
+                    sender=incoming.sender,
+                    language=language,
+                    body=body,
+                    html=formatted,
+                )
+        log.info("Handled %s in %s (%s)", incoming.event_id, incoming.room_id, outcome)
+        if answer is not None:
+            self.delivered()
+        return True
+
+    async def unreadable(self, event_id: str, room_id: str, sender: str) -> None:
+        """Tell someone, once, that the bot could not decrypt their message."""
+        async with self.ctx.unit_of_work() as session:
+            if await session.get(HandledEvent, event_id) is not None:
+                return
+            language = await language_of(session, sender, self.ctx.party.default_language)
+            session.add(
+                HandledEvent(
+                    event_id=event_id,
+                    room_id=room_id,
+                    handled_at=self.ctx.now(),
+                    outcome=Outcome.UNREADABLE,
+                )
+            )
+            language, body, formatted = _plain_answer(
+                _(
+                    "I could not read your encrypted message: your device did not share its "
+                    "key with me. If it was a command for me, please send it again. If this "
+                    "keeps happening, sign out and in again, or verify your device."
+                ),
+                language,
+            )
+            await queue_reply(
+                session,
+                self.ctx.now(),
+                room_id=room_id,
+                to_event_id=event_id,
+                sender=sender,
+                language=language,
+                body=body,
+                html=formatted,
+            )
+        self.delivered()
+
+    async def seen(self, event_ids: list[str]) -> set[str]:
+        """Which of these events were handled already."""
+        if not event_ids:
+            return set()
+        async with self.ctx.transaction() as session:
+            rows = await session.scalars(
+                select(HandledEvent.event_id).where(HandledEvent.event_id.in_(event_ids))
+            )
+            return set(rows)
