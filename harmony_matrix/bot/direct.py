@@ -162,8 +162,11 @@ class DirectRooms:
         try:
             await self._invite(room_id, member)
         except DeliveryFailure:
-            await self.client.room_leave(room_id)
-            await self.client.room_forget(room_id)
+            try:
+                await self.client.room_leave(room_id)
+                await self.client.room_forget(room_id)
+            except Exception as error:  # the refusal is what matters to the caller
+                log.warning("Could not leave the unused room %s: %r", room_id, error)
             raise
         await delivery.record_direct_room(self.ctx, member, room_id)
         await self.add_to_account_data(member, room_id)

@@ -149,22 +149,22 @@ class OutboxSender:
     async def drain_once(self) -> int:
         """Send every message due now (until stopped); returns how many were delivered."""
         delivered = 0
+        tried: set[int] = set()  # once per drain: a failed message waits for its retry time
         while not self._stopping():
-            due = await delivery.due_messages(self.ctx, self.batch)
+            due = [
+                m for m in await delivery.due_messages(self.ctx, self.batch) if m.id not in tried
+            ]
             if not due:
                 break
-            progressed = False
             for message in due:
                 if self._stopping():
                     break
+                tried.add(message.id)
                 await self._respect_pause()
                 if await self.send(message):
                     delivered += 1
-                    progressed = True
                 if self.pacing:
                     await asyncio.sleep(self.pacing)
-            if not progressed:
-                break  # every due message failed: they now wait for their retry time
         return delivered
 
     async def _respect_pause(self) -> None:
