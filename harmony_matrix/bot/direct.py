@@ -144,7 +144,24 @@ class DirectRooms:
             )
         return await self._create(member)
 
+    async def check_exists(self, member: str) -> None:
+        """Refuse a member whose account does not exist (their homeserver says so), before
+        a room is made for them: an invitation to a missing local user succeeds. Their
+        server being down is a failure to retry."""
+        status, data = await raw_request(self.client, "GET", ["profile", member])
+        if status == 200 or status == 403:  # 403: profiles are private there; try anyway
+            return
+        response = ErrorResponse(
+            data.get("error", f"HTTP {status}"), data.get("errcode"), data.get("retry_after_ms")
+        )
+        found = failure(response, f"look up {member}")
+        # Synapse 1.163 answers a missing local user with 404 M_UNKNOWN "No row found".
+        if status == 404:
+            found.permanent = True
+        raise found
+
     async def _create(self, member: str) -> str:
+        await self.check_exists(member)
         # Created without the invitation, which follows: a refused invitation must not
         # leave behind a room the bot cannot name (createRoom fails after making it).
         created = await self.client.room_create(

@@ -156,7 +156,7 @@ async def test_a_direct_message_is_text_that_pings_its_member_in_one_reused_room
     await queue(demo, GWEN, "d1")
     await queue(demo, GWEN, "d2")
     assert await sender.drain_once() == 2
-    (room1, first, txn1), (room2, second, _txn2) = homeserver.sent
+    (room1, first, txn1), (room2, _second, _txn2) = homeserver.sent
     assert room1 == room2 == "!dm1" and len(homeserver.members) == 1
     assert homeserver.created["is_direct"] is True
     assert homeserver.created["preset"].value == "private_chat"
@@ -276,7 +276,7 @@ async def test_ballot_links_reach_the_member_and_never_a_log(demo, homeserver, s
         link = next(w for w in content["body"].split() if "/vote/" in w)
         links[content["m.mentions"]["user_ids"][0]] = link.rsplit("/vote/", 1)[1]
     assert set(links) == set(present)
-    for who, path in links.items():
+    for path in links.values():
         assert await ballots.cast_ballot(demo, path, {1: 5, 2: 0, 3: 1})
         token = path.split(".")[1]
         assert token not in caplog.text and path not in caplog.text
