@@ -60,6 +60,10 @@ class DeliveryFailure(Exception):
         return self.retry_after is not None
 
 
+class RoomLost(Exception):
+    """The bot is not in a room it recorded (it was removed): a new one is needed."""
+
+
 class InviteBlocked(DeliveryFailure):
     """The member's homeserver refused the bot's invitation on their behalf."""
 
@@ -109,8 +113,9 @@ class RoomState:
     encrypted: bool
     #: Each member's membership (join, invite, leave, ban, knock).
     memberships: dict[str, str]
-    #: The membership each member had before their current one (from ``prev_content``).
-    previous: dict[str, str]
+    #: For each member, (the sender of their membership event, the event it replaced):
+    #: a leave sent by the member that replaced an invitation turned it down.
+    history: dict[str, tuple[str, str | None]]
 
 
 class DirectRooms:
@@ -120,18 +125,25 @@ class DirectRooms:
         self.client = client
         self.ctx = ctx
         self.encrypt = encrypt
-        #: (room, member) -> the member's membership before the current one.
-        self._previous: dict[tuple[str, str], str] = {}
+        #: (room, member) -> see :attr:`RoomState.history`.
+        self._history: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     async def room_for(self, member: str) -> str:
         """The member's direct room, ready for a message: reused, invited again if they
         left it, or created. Raises :class:`InviteBlocked` or :class:`DeliveryFailure`."""
         room_id = await delivery.direct_room(self.ctx, member)
         if room_id is not None:
-            membership = await self.membership(room_id, member)
+            try:
+                membership = await self.membership(room_id, member)
+            except RoomLost as lost:
+                log.warning(
+                    "Direct room %s of %s is lost (%s): making another", room_id, member, lost
+                )
+                await delivery.forget_direct_room(self.ctx, member, room_id)
+                return await self._create(member)
             if membership in ("join", "invite"):
                 return room_id
-            if membership == "leave" and self._previous.get((room_id, member)) != "invite":
+            if membership == "leave" and not await self._turned_down(room_id, member):
                 # They left it: invite them back (they read the message as an invitee).
                 await self._invite(room_id, member)
                 await self.load(room_id, force=True)
@@ -159,6 +171,14 @@ class DirectRooms:
         if status == 404:
             found.permanent = True
         raise found
+
+    async def _turned_down(self, room_id: str, member: str) -> bool:
+        """Whether the member's leaving was their refusal of the bot's invitation."""
+        sender, replaced = self._history.get((room_id, member), ("", None))
+        if sender != member or replaced is None:
+            return False
+        status, event = await raw_request(self.client, "GET", ["rooms", room_id, "event", replaced])
+        return status == 200 and event.get("content", {}).get("membership") == "invite"
 
     async def _create(self, member: str) -> str:
         await self.check_exists(member)
@@ -222,7 +242,7 @@ class DirectRooms:
             raise failure(response, f"read the state of {room_id}")
         encrypted = False
         memberships: dict[str, str] = {}
-        previous: dict[str, str] = {}
+        history: dict[str, tuple[str, str | None]] = {}
         for event in response.events:
             kind = event.get("type")
             if kind == "m.room.encryption":
@@ -230,10 +250,10 @@ class DirectRooms:
             elif kind == "m.room.member":
                 user = event.get("state_key", "")
                 memberships[user] = event.get("content", {}).get("membership", "")
-                prev = event.get("unsigned", {}).get("prev_content", {}).get("membership")
-                if prev:
-                    previous[user] = prev
-        return RoomState(encrypted, memberships, previous)
+                # Synapse gives no prev_content here, only the ID of the replaced event.
+                replaced = event.get("unsigned", {}).get("replaces_state")
+                history[user] = (event.get("sender", ""), replaced)
+        return RoomState(encrypted, memberships, history)
 
     async def load(self, room_id: str, *, force: bool = False) -> RoomState | None:
         """Make nio know the room, its encryption and its joined and invited members
@@ -256,8 +276,8 @@ class DirectRooms:
                     room.add_member(user, None, None, invited=membership == "invite")
             elif user in room.users:
                 room.remove_member(user)
-        for user, prev in state.previous.items():
-            self._previous[(room_id, user)] = prev
+        for user, entry in state.history.items():
+            self._history[(room_id, user)] = entry
         room.members_synced = True
         if state.encrypted and self.client.olm is not None:
             self.client.olm.update_tracked_users(room)
@@ -266,11 +286,27 @@ class DirectRooms:
         return state
 
     async def membership(self, room_id: str, member: str) -> str:
-        """The member's membership of the room; nio's view when it knows them there,
-        else the room's state (they may have left since nio last looked)."""
+        """The member's membership of the room, asked of the homeserver (they may have
+        left since nio last looked); nio's view of the room is brought in step."""
+        status, data = await raw_request(
+            self.client, "GET", ["rooms", room_id, "state", "m.room.member", member]
+        )
+        if status == 403:  # the bot itself is no longer in the room
+            raise RoomLost(f"the bot cannot read {room_id}: {data.get('errcode')}")
+        if status not in (200, 404):
+            response = ErrorResponse(
+                data.get("error", f"HTTP {status}"), data.get("errcode"), data.get("retry_after_ms")
+            )
+            raise failure(response, f"read {member}'s membership of {room_id}")
+        current = str(data.get("membership", "leave")) if status == 200 else "leave"
         room = self.client.rooms.get(room_id)
-        if room is not None and member in room.users:
-            return "invite" if room.users[member].invited else "join"
+        known = room.users.get(member) if room is not None else None
+        if (
+            current in ("join", "invite")
+            and known is not None
+            and known.invited == (current == "invite")
+        ):
+            return current
         state = await self.load(room_id, force=True)
         assert state is not None
         return state.memberships.get(member, "leave")
@@ -288,7 +324,7 @@ class DirectRooms:
             try:
                 if await self.membership(current, inviter) in ("join", "invite"):
                     return False
-            except DeliveryFailure:
+            except (DeliveryFailure, RoomLost):
                 pass  # the old room cannot even be read: the new one replaces it
         state = await self.load(room_id, force=True)
         assert state is not None

@@ -4,7 +4,9 @@ who block invitations, and the 24-hour lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -68,6 +70,13 @@ class FakeHomeserver:
 
     async def send(self, method: str, path: str, data: Any = None, headers: Any = None):
         self.requests.append((method, path))
+        if "m.room.member" in path and method == "GET":
+            room_id = path.split("/rooms/")[1].split("/")[0].replace("%21", "!")
+            user = path.rsplit("/", 1)[1].replace("%40", "@").replace("%3A", ":")
+            membership = self.members.get(room_id, {}).get(user)
+            if membership is None:
+                return FakeResponse(404, {"errcode": "M_NOT_FOUND"})
+            return FakeResponse(200, {"membership": membership})
         if "m.room.member" in path and method == "PUT":
             if self.invite_error:
                 return FakeResponse(403, self.invite_error)
@@ -289,3 +298,20 @@ async def test_ballot_links_reach_the_member_and_never_a_log(demo, homeserver, s
         )
     assert all(r.sent_at is not None and r.event_id for r in ballot_rows)
     assert all("/vote/" not in (r.body + r.last_error) for r in ballot_rows)
+
+
+async def test_wake_sends_at_once_and_stop_ends_the_run(demo, homeserver, caplog):
+    sender = OutboxSender(homeserver, demo, poll_seconds=60)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    await asyncio.sleep(0.05)  # idle now, its next poll a minute away
+    assert "would not lift the rate limits" in caplog.text  # said once, then paced
+    await queue(demo, "!room", "wake", is_direct=False)
+    woken = time.perf_counter()
+    sender.wake()
+    while not homeserver.sent:
+        assert time.perf_counter() - woken < 1.0, "wake() did not send at once"
+        await asyncio.sleep(0.001)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert caplog.text.count("would not lift the rate limits") == 1

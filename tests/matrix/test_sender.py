@@ -338,3 +338,55 @@ async def test_a_member_who_does_not_exist_is_reported_not_retried(
         )
     assert reports and all(nobody in r.body for r in reports)
     assert ANA in {r.destination for r in reports}
+
+
+async def test_a_member_who_left_is_invited_back_and_one_who_refuses_is_reported(
+    demo, tmp_path, register_user, member_client
+):
+    ctx = demo
+    bot_user = await register_user("bot", admin=True)
+    gwen = await member_client(await register_user("gwen"))
+    async with ctx.transaction() as session:
+        await session.execute(
+            update(Person).where(Person.matrix_id == GWEN).values(matrix_id=gwen.user_id)
+        )
+    client = await bot(tmp_path, bot_user)
+    try:
+        sender = OutboxSender(client, ctx)
+        await queue_direct(ctx, gwen.user_id, "Before you left", "left:1")
+        assert await sender.drain_once() == 1
+        room_id = await delivery.direct_room(ctx, gwen.user_id)
+        await gwen.wait_for_invite(room_id)
+        await gwen.join(room_id)
+        await gwen.wait_for_text(room_id, "Before you left")
+        await gwen.client.room_leave(room_id)
+
+        # She left: invited back to the same room, where the message waits for her.
+        await queue_direct(ctx, gwen.user_id, "After you left", "left:2")
+        assert await sender.drain_once() == 1
+        assert await delivery.direct_room(ctx, gwen.user_id) == room_id
+        await gwen.wait_for_invite(room_id)
+        await gwen.join(room_id)
+        await gwen.wait_for_text(room_id, "After you left")
+
+        # She leaves again and turns the next invitation down: she refuses the room.
+        await gwen.client.room_leave(room_id)
+        await queue_direct(ctx, gwen.user_id, "Third", "left:3")
+        assert await sender.drain_once() == 1
+        await gwen.wait_for_invite(room_id)
+        await gwen.client.room_leave(room_id)  # rejects the invitation
+        refused = await queue_direct(ctx, gwen.user_id, "Fourth", "left:4")
+        await sender.drain_once()
+        assert (await row(ctx, refused)).failed_at is not None
+        assert await delivery.direct_room(ctx, gwen.user_id) is None
+        async with ctx.transaction() as session:
+            reports = list(
+                await session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.dedupe_key.startswith(f"undelivered:{refused}:")
+                    )
+                )
+            )
+        assert reports and ANA in {r.destination for r in reports}
+    finally:
+        await client.close()
