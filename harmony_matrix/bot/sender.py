@@ -20,6 +20,7 @@ Only one sender may run at a time (two would race on ballot links).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from html import escape
 from typing import Any
@@ -161,6 +162,8 @@ class OutboxSender:
                     break
                 tried.add(message.id)
                 await self._respect_pause()
+                if self._stopping():
+                    break
                 if await self.send(message):
                     delivered += 1
                 if self.pacing:
@@ -168,10 +171,15 @@ class OutboxSender:
         return delivered
 
     async def _respect_pause(self) -> None:
-        loop = asyncio.get_running_loop()
-        wait = self._paused_until - loop.time()
-        if wait > 0:
+        """After a 429, wait as the homeserver asked (a stop ends the wait)."""
+        wait = self._paused_until - asyncio.get_running_loop().time()
+        if wait <= 0:
+            return
+        if self._stop is None:
             await asyncio.sleep(wait)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), wait)
 
     async def send(self, message: delivery.Pending) -> bool:
         """One delivery attempt; True if the message is now delivered."""
@@ -194,8 +202,13 @@ class OutboxSender:
         except HarmonyError as refused:  # a ballot closed or already sent meanwhile
             log.info("Outbox message %s is no longer to be sent: %s", message.id, refused)
             await delivery.give_up(self.ctx, message.id, str(refused), report=False)
-        except Exception as error:  # network errors and the like; never the message's text
-            await self._failed(message, DeliveryFailure(f"{type(error).__name__}: {error}"))
+        except Exception as error:  # network errors and the like
+            # A ballot message's error is named by its type only: nothing that might quote
+            # the message (and its link) reaches the log or the table.
+            reason = (
+                type(error).__name__ if message.is_ballot else f"{type(error).__name__}: {error}"
+            )
+            await self._failed(message, DeliveryFailure(reason))
         return False
 
     async def _failed(self, message: delivery.Pending, failed: DeliveryFailure) -> None:

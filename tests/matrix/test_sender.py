@@ -390,3 +390,38 @@ async def test_a_member_who_left_is_invited_back_and_one_who_refuses_is_reported
         assert reports and ANA in {r.destination for r in reports}
     finally:
         await client.close()
+
+
+async def test_after_a_day_the_restarted_bot_finds_its_encrypted_message_in_the_room(
+    ctx, tmp_path, register_user, member_client
+):
+    bot_user = await register_user("bot", admin=True)
+    alice = await member_client(await register_user("alice"))
+    outbox_id = await queue_direct(ctx, alice.user_id, "Sent before the crash", "day:1")
+    client = await bot(tmp_path, bot_user)
+    try:
+        assert await OutboxSender(client, ctx).drain_once() == 1
+    finally:
+        await client.close()
+    event_id = (await row(ctx, outbox_id)).event_id
+    async with ctx.transaction() as session:  # crashed before it was marked sent...
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(sent_at=None)
+        )
+    ctx.clock.advance(hours=25)  # ...and came back a day later
+
+    restarted = await bot(tmp_path, bot_user)
+    sends = []
+    real_send = restarted.room_send
+
+    async def counting_send(*args, **kwargs):
+        sends.append(kwargs.get("tx_id"))
+        return await real_send(*args, **kwargs)
+
+    restarted.room_send = counting_send  # type: ignore[method-assign]
+    try:
+        assert await OutboxSender(restarted, ctx).drain_once() == 1
+    finally:
+        await restarted.close()
+    assert sends == []  # found in the room (decrypted with its own session): not sent again
+    assert (await row(ctx, outbox_id)).event_id == event_id
