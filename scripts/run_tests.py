@@ -1,5 +1,9 @@
 """Lint and type-check, then the whole test suite on SQLite and on PostgreSQL.
 
+Synapse (for the real-homeserver tests under tests/matrix/) is installed first, once per
+machine. Those tests run in the SQLite pass only, unless marked database_matters (or the
+caller gives their own -m).
+
 PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
 127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
 and dropped afterwards. Without either, the PostgreSQL pass is skipped and says so.
@@ -16,8 +20,13 @@ import uuid
 
 import asyncpg
 
+from harmony_matrix.homeserver.install import SynapseInstallError, ensure_synapse
+
 BIN = os.path.dirname(sys.executable)
 LOCAL_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+#: The PostgreSQL pass leaves out the real-Synapse tests whose database does not matter.
+POSTGRES_MARKERS = "not synapse or database_matters"
+NO_TESTS_COLLECTED = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
 
 def run(*command: str, env: dict[str, str] | None = None) -> int:
@@ -46,6 +55,25 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
+def install_synapse() -> int:
+    """Install Synapse now, so that the first test that needs it does not wait in silence.
+
+    CI (CI or HARMONY_REQUIRE_SYNAPSE set) fails without it; elsewhere its tests skip."""
+    try:
+        ensure_synapse(progress=lambda line: print(line, flush=True))
+    except SynapseInstallError as error:
+        if os.environ.get("CI") or os.environ.get("HARMONY_REQUIRE_SYNAPSE"):
+            print(f"Synapse could not be installed: {error}", flush=True)
+            return 1
+        print(f"Synapse could not be installed; its tests will be skipped: {error}", flush=True)
+    return 0
+
+
+def selects_markers(pytest_args: list[str]) -> bool:
+    # "-m EXPR" and "-mEXPR"; long options start with "--".
+    return any(arg.startswith("-m") for arg in pytest_args)
+
+
 def main() -> int:
     pytest_args = sys.argv[1:]
     failed = (
@@ -53,6 +81,9 @@ def main() -> int:
         or run(f"{BIN}/ruff", "format", "--check", ".")
         or run(f"{BIN}/mypy")
     )
+    if failed:
+        return failed
+    failed = install_synapse()
     if failed:
         return failed
 
@@ -75,13 +106,19 @@ def main() -> int:
         # CI sets this so that a missing PostgreSQL fails the run instead of hiding.
         return status or (1 if os.environ.get("HARMONY_REQUIRE_POSTGRES") else 0)
     print(f"\n== Test suite on PostgreSQL ({url.rsplit('@', 1)[-1]}) ==", flush=True)
+    filtered = not selects_markers(pytest_args)
+    pg_args = ["-m", POSTGRES_MARKERS, *pytest_args] if filtered else pytest_args
     try:
         pg_status = run(
-            f"{BIN}/pytest", *pytest_args, env={**os.environ, "HARMONY_TEST_DATABASE_URL": url}
+            f"{BIN}/pytest", *pg_args, env={**os.environ, "HARMONY_TEST_DATABASE_URL": url}
         )
     finally:
         if created:
             asyncio.run(drop_database(created))
+    if filtered and pg_status == NO_TESTS_COLLECTED:
+        # The caller chose only real-Synapse tests (./dev test tests/matrix): the filter
+        # left nothing for PostgreSQL, which is not a failure.
+        pg_status = 0
     return status or pg_status
 
 

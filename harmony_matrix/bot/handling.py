@@ -13,14 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from harmony_matrix.bot.inbox import Incoming
 from harmony_matrix.i18n import Message, _
 from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.handled_events import handled_among, record_handled, was_handled
 from harmony_matrix.services.lookup import language_of
 from harmony_matrix.services.records import queue_reply
-from harmony_matrix.storage.models import HandledEvent
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ class CommandHandler:
         """Act on a command unless it was acted on before; True if it was acted on now."""
         too_old = self.wall_clock() - incoming.sent_at > self.offline_window
         async with self.ctx.unit_of_work() as session:
-            if await session.get(HandledEvent, incoming.event_id) is not None:
+            if await was_handled(session, incoming.event_id):
                 return False
             if too_old:
                 outcome = Outcome.OFFLINE
@@ -80,13 +78,12 @@ class CommandHandler:
             else:
                 outcome = Outcome.HANDLED
                 answer = await self.dispatch(incoming)
-            session.add(
-                HandledEvent(
-                    event_id=incoming.event_id,
-                    room_id=incoming.room_id,
-                    handled_at=self.ctx.now(),
-                    outcome=outcome,
-                )
+            record_handled(
+                session,
+                self.ctx.now(),
+                event_id=incoming.event_id,
+                room_id=incoming.room_id,
+                outcome=outcome,
             )
             if answer is not None:
                 language, body, formatted = answer
@@ -108,16 +105,15 @@ class CommandHandler:
     async def unreadable(self, event_id: str, room_id: str, sender: str) -> None:
         """Tell someone, once, that the bot could not decrypt their message."""
         async with self.ctx.unit_of_work() as session:
-            if await session.get(HandledEvent, event_id) is not None:
+            if await was_handled(session, event_id):
                 return
             language = await language_of(session, sender, self.ctx.party.default_language)
-            session.add(
-                HandledEvent(
-                    event_id=event_id,
-                    room_id=room_id,
-                    handled_at=self.ctx.now(),
-                    outcome=Outcome.UNREADABLE,
-                )
+            record_handled(
+                session,
+                self.ctx.now(),
+                event_id=event_id,
+                room_id=room_id,
+                outcome=Outcome.UNREADABLE,
             )
             language, body, formatted = _plain_answer(
                 _(
@@ -141,10 +137,4 @@ class CommandHandler:
 
     async def seen(self, event_ids: list[str]) -> set[str]:
         """Which of these events were handled already."""
-        if not event_ids:
-            return set()
-        async with self.ctx.transaction() as session:
-            rows = await session.scalars(
-                select(HandledEvent.event_id).where(HandledEvent.event_id.in_(event_ids))
-            )
-            return set(rows)
+        return await handled_among(self.ctx, event_ids)

@@ -1,0 +1,189 @@
+"""A person's own view of the register: who they are, their roles, their language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from harmony_matrix.constitution.eligibility import Status, is_suspended
+from harmony_matrix.errors import InvalidInput
+from harmony_matrix.i18n import Message, _, available_languages, normalise_language, verbatim
+from harmony_matrix.matrix_ids import normalise_matrix_id
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.lookup import person_by_matrix_id
+from harmony_matrix.services.membership import GENERAL_SECRETARY
+from harmony_matrix.services.records import audit
+from harmony_matrix.storage.models import (
+    Assembly,
+    AssemblyMembership,
+    AutomaticMembership,
+    Office,
+    Person,
+    Role,
+)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What the bot needs to know about whoever sent a command."""
+
+    matrix_id: str
+    display_name: str
+    language: str
+    suspended: bool
+    #: None while suspended means "until further notice".
+    suspended_until: datetime | None
+
+
+async def sender(ctx: ServiceContext, matrix_id: str) -> Sender | None:
+    """The person on the register with this Matrix ID, or None if they are not on it."""
+    async with ctx.transaction() as session:
+        person = await session.scalar(
+            select(Person).where(Person.matrix_id == normalise_matrix_id(matrix_id))
+        )
+        if person is None:
+            return None
+        return Sender(
+            matrix_id=person.matrix_id,
+            display_name=person.display_name,
+            language=person.language,
+            suspended=is_suspended(person.suspended_from, person.suspended_until, ctx.now()),
+            suspended_until=person.suspended_until,
+        )
+
+
+@dataclass(frozen=True)
+class AssemblyRoles:
+    slug: str
+    name: str
+    #: The roles listed on the register, in a fixed order; a member through the
+    #: assembly's automatic rule only (every participant...) holds ``member``.
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class WhoAmI:
+    matrix_id: str
+    display_name: str
+    status: Status
+    suspended: bool
+    suspended_until: datetime | None
+    language: str
+    assemblies: tuple[AssemblyRoles, ...]
+    #: Party offices held now, by their stored title ("general_secretary").
+    offices: tuple[str, ...]
+
+    @property
+    def is_member(self) -> bool:
+        """A full Member of the party (else a Participant)."""
+        return self.status is Status.MEMBER
+
+
+ROLE_NAMES = {
+    Role.MEMBER: _("member"),
+    Role.SECRETARY: _("secretary"),
+    Role.MODERATOR: _("moderator"),
+}
+OFFICE_NAMES = {GENERAL_SECRETARY: _("General Secretary")}
+
+
+def role_name(role: Role) -> Message:
+    return ROLE_NAMES[role]
+
+
+def office_name(title: str) -> Message:
+    """A party office; one Harmony has no name for is shown as stored, readably."""
+    return OFFICE_NAMES.get(title) or verbatim(title.replace("_", " "))
+
+
+_ROLE_ORDER = (Role.SECRETARY, Role.MODERATOR, Role.MEMBER)
+
+
+async def whoami(ctx: ServiceContext, matrix_id: str) -> WhoAmI:
+    """The person's status, suspension, assemblies with roles, offices and language.
+
+    NotFound when the Matrix ID is not on the register.
+    """
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        person = await person_by_matrix_id(session, matrix_id)
+        listed = await session.execute(
+            select(Assembly, AssemblyMembership.role)
+            .join(AssemblyMembership, AssemblyMembership.assembly_id == Assembly.id)
+            .where(
+                AssemblyMembership.person_id == person.id,
+                AssemblyMembership.since <= now,
+                or_(AssemblyMembership.until.is_(None), AssemblyMembership.until > now),
+            )
+        )
+        roles: dict[int, set[Role]] = {}
+        assemblies: dict[int, Assembly] = {}
+        for assembly, role in listed:
+            assemblies[assembly.id] = assembly
+            roles.setdefault(assembly.id, set()).add(role)
+        rules = [AutomaticMembership.EVERYONE]
+        if person.status is Status.MEMBER:
+            rules.append(AutomaticMembership.MEMBERS)
+        automatic = await session.scalars(
+            select(Assembly).where(Assembly.automatic_membership.in_(rules))
+        )
+        for assembly in automatic:
+            assemblies.setdefault(assembly.id, assembly)
+            roles.setdefault(assembly.id, {Role.MEMBER})
+        offices = await session.scalars(
+            select(Office.title)
+            .where(
+                Office.person_id == person.id,
+                Office.since <= now,
+                or_(Office.until.is_(None), Office.until > now),
+            )
+            .order_by(Office.title)
+        )
+        return WhoAmI(
+            matrix_id=person.matrix_id,
+            display_name=person.display_name,
+            status=person.status,
+            suspended=is_suspended(person.suspended_from, person.suspended_until, now),
+            suspended_until=person.suspended_until,
+            language=person.language,
+            assemblies=tuple(
+                AssemblyRoles(
+                    slug=assembly.slug,
+                    name=assembly.name,
+                    roles=tuple(role for role in _ROLE_ORDER if role in roles[assembly.id]),
+                )
+                for assembly in sorted(assemblies.values(), key=lambda item: item.name)
+            ),
+            offices=tuple(dict.fromkeys(offices)),
+        )
+
+
+async def set_language(ctx: ServiceContext, matrix_id: str, code: str) -> str:
+    """Set the person's language to one Harmony has a catalog for; returns its code.
+
+    A suspended person may still choose the language they are written to in.
+    """
+    language = normalise_language(code)
+    if language is None:
+        raise InvalidInput(
+            _(
+                "Harmony does not speak “%(code)s” yet. Choose one of: %(languages)s.",
+                code=code,
+                languages=", ".join(available_languages()),
+            )
+        )
+    async with ctx.transaction() as session:
+        person = await person_by_matrix_id(session, matrix_id)
+        if person.language != language:
+            audit(
+                session,
+                ctx.now(),
+                person,
+                "person.language",
+                previous=person.language,
+                language=language,
+            )
+            person.language = language
+        return language
