@@ -43,11 +43,13 @@ async def enqueue(
     language: str,
     dedupe_key: str,
     voting_right_id: int | None = None,
+    mention: str | None = None,
 ) -> bool:
     """Queue a message for the bot to send exactly once; False if it was queued before.
 
     The body is rendered now, in the recipient's language, so the sender never needs
-    the rules or the catalogs, and what was sent is what was decided.
+    the rules or the catalogs, and what was sent is what was decided. ``mention``: the
+    Matrix ID the message pings in a room (a direct message pings its recipient anyway).
     """
     exists = await session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -64,6 +66,7 @@ async def enqueue(
             dedupe_key=dedupe_key,
             sent_at=None,
             voting_right_id=voting_right_id,
+            mention=mention,
         )
     )
     return True
