@@ -16,7 +16,9 @@ from nio import (
     ErrorResponse,
     Event,
     MegolmEvent,
+    MessageDirection,
     RoomCreateResponse,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
@@ -99,10 +101,16 @@ class Member:
         await self.sync()
         return str(response.room_id)
 
-    async def join(self, room_id: str) -> None:
-        """Join (after an invite, or a room on this server), then sync to know the room."""
+    async def join(self, room_id: str, within: float = 10.0) -> None:
+        """Join (after an invite, or a room on this server), then sync until the room is
+        known (a join over federation may reach the member's sync a moment later)."""
         _check(await self.client.join(room_id), f"join {room_id}")
+        deadline = time.monotonic() + within
         await self.sync()
+        while room_id not in self.client.rooms:
+            if time.monotonic() > deadline:
+                raise MatrixTestError(f"{self.user_id}: joined {room_id}, unseen in {within} s")
+            await self.sync(timeout_ms=500)
 
     async def wait_for_invite(self, room_id: str, within: float = 10.0) -> None:
         deadline = time.monotonic() + within
@@ -172,6 +180,27 @@ class Member:
                 except EncryptionError:
                     continue  # its key has not arrived yet
                 self.events[index] = (room_id, decrypted)
+
+
+async def bodies_in(member: Member, room_id: str) -> list[str]:
+    """Every message in the room as the member reads it (decrypted), oldest first;
+    a message the member cannot decrypt fails the test."""
+    await member.sync()
+    bodies: list[str] = []
+    start = None
+    while True:
+        response = await member.client.room_messages(
+            room_id, start=start, direction=MessageDirection.back, limit=100
+        )
+        assert isinstance(response, RoomMessagesResponse), response
+        for event in response.chunk:
+            assert not isinstance(event, MegolmEvent), f"undecryptable: {event.event_id}"
+            if isinstance(event, RoomMessageText):
+                bodies.append(event.body)
+        if not response.chunk or not response.end or response.end == start:
+            break
+        start = response.end
+    return list(reversed(bodies))
 
 
 def _check(response: Any, what: str) -> None:

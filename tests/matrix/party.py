@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from harmony_matrix.homeserver import RegisteredUser
@@ -72,7 +72,27 @@ async def local_party(
         f"{party.ben.user_id},Ben Participant,participant,en,,,working-group,",
         f"{party.suspended.user_id},Sue Spended,member,en,2026-01-01,2099-12-31,working-group,",
     ]
+    await _import(ctx, rows)
+    return party
+
+
+async def members_of_working_group(
+    ctx: ServiceContext, users: Sequence[RegisteredUser], *, with_assemblies: bool = True
+) -> None:
+    """Put ``users`` on the register as members of the working group (from any homeserver:
+    a party spread over two servers is the same register)."""
+    if with_assemblies:
+        specs, problems = parse_assemblies(ASSEMBLIES, ctx.party.reference_prefix)
+        report = await registry.import_assemblies(ctx, specs, problems, apply=True)
+        assert report.ok, report.rows
+    rows = [HEADER] + [
+        f"{user.user_id},Member {index},member,en,,,working-group,"
+        for index, user in enumerate(users, start=1)
+    ]
+    await _import(ctx, rows)
+
+
+async def _import(ctx: ServiceContext, rows: list[str]) -> None:
     people, row_problems = parse_members("\n".join(rows) + "\n", ctx.party.timezone)
     report = await registry.import_people(ctx, people, row_problems, apply=True)
     assert report.ok, report.rows
-    return party

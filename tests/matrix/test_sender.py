@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from nio import MegolmEvent, MessageDirection, RoomMessagesResponse, RoomMessageText
 from sqlalchemy import func, select, update
 
 from harmony_matrix.bot.direct import raw_request
@@ -23,6 +22,7 @@ from harmony_matrix.i18n import _
 from harmony_matrix.services import ballots, delivery, records
 from harmony_matrix.storage.models import Assembly, OutboxMessage, Person
 from tests.ballots.helpers import meeting_at_vote, voters
+from tests.matrix.member import bodies_in
 from tests.matrix.sender_process import bot_client
 from tests.services.helpers import ANA, GWEN, OWG
 
@@ -69,27 +69,6 @@ async def row(ctx, outbox_id):
         found = await session.get(OutboxMessage, outbox_id)
         session.expunge(found)
         return found
-
-
-async def bodies_in(member, room_id: str) -> list[str]:
-    """Every message in the room as the member reads it (decrypted), oldest first;
-    a message the member cannot decrypt fails the test."""
-    await member.sync()
-    bodies: list[str] = []
-    start = None
-    while True:
-        response = await member.client.room_messages(
-            room_id, start=start, direction=MessageDirection.back, limit=100
-        )
-        assert isinstance(response, RoomMessagesResponse), response
-        for event in response.chunk:
-            assert not isinstance(event, MegolmEvent), f"undecryptable: {event.event_id}"
-            if isinstance(event, RoomMessageText):
-                bodies.append(event.body)
-        if not response.chunk or not response.end or response.end == start:
-            break
-        start = response.end
-    return list(reversed(bodies))
 
 
 async def test_a_direct_message_arrives_encrypted_and_the_next_reuses_its_room(
