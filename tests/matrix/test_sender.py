@@ -10,11 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from harmony_matrix.bot.direct import raw_request
 from harmony_matrix.bot.sender import OutboxSender
@@ -23,6 +22,7 @@ from harmony_matrix.services import ballots, delivery, records
 from harmony_matrix.storage.models import Assembly, OutboxMessage, Person
 from tests.ballots.helpers import meeting_at_vote, voters
 from tests.matrix.member import bodies_in
+from tests.matrix.outbox import sent_count, wait_until_sent
 from tests.matrix.sender_process import bot_client
 from tests.services.helpers import ANA, GWEN, OWG
 
@@ -140,26 +140,6 @@ def start_sender(session_file: Path, database_url: str, log: Path) -> subprocess
         stderr=log.open("ab"),
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-async def sent_count(ctx) -> int:
-    async with ctx.transaction() as session:
-        return (
-            await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_not(None))
-            )
-            or 0
-        )
-
-
-async def wait_until_sent(ctx, at_least: int, process, within: float = 120.0) -> None:
-    deadline = time.monotonic() + within
-    while await sent_count(ctx) < at_least:
-        assert process.poll() is None, "the sender exited early"
-        assert time.monotonic() < deadline, f"fewer than {at_least} sent in {within} s"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.database_matters
