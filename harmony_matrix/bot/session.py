@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import ClientError
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
 from nio.store import SqliteStore
 
@@ -72,6 +73,10 @@ class LoginFailed(InvalidInput):
     """The homeserver refused the bot's login: the configuration must change."""
 
 
+class HomeserverUnreachable(InvalidInput):
+    """The homeserver did not answer when the bot started."""
+
+
 async def open_session(settings: MatrixSettings) -> AsyncClient:
     """A logged-in client with its crypto store loaded: the saved device if there is one,
     else a new login (by access token or password) whose device is saved for next time."""
@@ -96,15 +101,31 @@ async def open_session(settings: MatrixSettings) -> AsyncClient:
         store_path=str(store),
         config=client_config(),
     )
-    if saved is None:
-        saved = await _login(client, settings)
-        write_private(store / CREDENTIALS, json.dumps(saved.__dict__, indent=2))
-        log.info("Logged in as %s, new device %s", saved.user_id, saved.device_id)
-    else:
-        log.info("Restored device %s of %s", saved.device_id, saved.user_id)
-    client.restore_login(saved.user_id, saved.device_id, saved.access_token)
-    if client.should_upload_keys:
-        await client.keys_upload()
+    try:
+        if saved is None:
+            saved = await _login(client, settings)
+            write_private(store / CREDENTIALS, json.dumps(saved.__dict__, indent=2))
+            log.info("Logged in as %s, new device %s", saved.user_id, saved.device_id)
+        else:
+            log.info("Restored device %s of %s", saved.device_id, saved.user_id)
+        client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+        if client.should_upload_keys:
+            await client.keys_upload()
+    except (ClientError, TimeoutError) as error:
+        # Named here: left alone, a refused connection (an OSError) reached the command
+        # line, which reported it as a problem with the database.
+        await client.close()
+        raise HomeserverUnreachable(
+            _(
+                "Error in configuration at 'matrix.homeserver': cannot reach the homeserver "
+                "at %(url)s (%(reason)s). Check the URL, and that the homeserver is running.",
+                url=settings.homeserver,
+                reason=str(error) or type(error).__name__,
+            )
+        ) from error
+    except BaseException:
+        await client.close()
+        raise
     return client
 
 
