@@ -3,8 +3,11 @@ named on stderr, no traceback, before any homeserver is contacted."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from harmony_matrix.cli import main
 from harmony_matrix.homeserver import free_port
 from tests.matrix.bot_process import run_harmony, write_config
 
@@ -25,21 +28,29 @@ GOOD = {
         ({"password": None, "access_token": ""}, "matrix.password"),
     ],
 )
-def test_a_setting_the_bot_needs_is_named(tmp_path, database_url, changes, setting):
+def test_a_setting_the_bot_needs_is_named(
+    tmp_path, database_url, changes, setting, capsys, monkeypatch
+):
+    # In this process (a real one below): settings from the environment would win.
+    for name in os.environ:
+        if name.startswith("HARMONY_") and "__" in name:
+            monkeypatch.delenv(name)
     matrix = {key: value for key, value in {**GOOD, **changes}.items() if value is not None}
     matrix["store_path"] = str(tmp_path / "store")
     config = write_config(tmp_path / "harmony.toml", database_url=database_url, matrix=matrix)
 
-    result = run_harmony("bot", "--config", str(config))
+    status = main(["bot", "--config", str(config)])
 
-    assert result.returncode == 2, result.stderr
-    assert f"'{setting}'" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert "is starting" not in result.stdout  # refused before starting
+    out, err = capsys.readouterr()
+    assert status == 2, err
+    assert f"'{setting}'" in err
+    assert "Traceback" not in err + out
+    assert "is starting" not in out  # refused before starting
     assert not (tmp_path / "store").exists()  # and before touching the bot's store
 
 
 def test_a_homeserver_that_does_not_answer_is_named(tmp_path, database_url):
+    """A real process: what the operator sees on the terminal, exit status included."""
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     config = write_config(
         tmp_path / "harmony.toml",

@@ -45,7 +45,8 @@ def environment() -> dict[str, str]:
 
 
 def harmony_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harmony_matrix.cli", *args]
+    """The ``harmony`` command the project installs, next to the tests' Python."""
+    return [str(Path(sys.executable).with_name("harmony")), *args]
 
 
 def run_harmony(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
