@@ -54,11 +54,15 @@ async def wait_until_drained(ctx: ServiceContext, process, log: Path, within: fl
 
 
 async def stop(process: subprocess.Popen[bytes], log: Path) -> None:
-    """SIGTERM: the bot must stop cleanly (status 0) and say so."""
+    """SIGTERM: the bot must stop cleanly (status 0), promptly, and say so."""
     process.send_signal(signal.SIGTERM)
+    began = asyncio.get_running_loop().time()
     status = await asyncio.to_thread(process.wait, 60)
+    took = asyncio.get_running_loop().time() - began
     output = await text_of(log)
     assert status == 0, output
+    # Not after the 30-second long poll in progress: that request is abandoned.
+    assert took < 10, output
     assert "The bot has stopped." in output
     assert "Traceback" not in output
 
