@@ -145,7 +145,7 @@ async def test_whoami_of_a_participant_in_assemblies_by_the_automatic_rule(chat)
 
 async def test_whoami_says_until_when_someone_is_suspended(chat):
     iris = await chat.text(IRIS, "!whoami")
-    assert "You are suspended until January 31, 2027: until then you cannot speak" in iris
+    assert "You are suspended until 31 January 2027: until then you cannot speak" in iris
     jon = await chat.text(JON, "!whoami")
     assert "You are suspended until further notice" in jon
 
@@ -244,8 +244,8 @@ async def test_assembly_link_refusals(chat):
         "Only a secretary of Media Working Group, or the General Secretary, can do this."
     )
     suspended = await chat.text(IRIS, f"!assembly link {MEDIA}")
-    assert suspended.startswith("Sorry, you are suspended until January 31, 2027, so you cannot")
-    assert "You can still use !help, !language, !whoami, !assembly, !quorum, and !consensus." in (
+    assert suspended.startswith("Sorry, you are suspended until 31 January 2027, so you cannot")
+    assert "You can still use !help, !language, !whoami, !assembly, !quorum and !consensus." in (
         suspended
     )
     stranger = await chat.text(STRANGER, f"!assembly link {MEDIA}")
