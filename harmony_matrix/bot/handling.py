@@ -117,8 +117,8 @@ class CommandHandler:
             )
             language, body, formatted = _plain_answer(
                 _(
-                    "I could not read your encrypted message: your device did not share its "
-                    "key with me. If it was a command for me, please send it again. If this "
+                    "I could not read your encrypted message: the key to decrypt it did not "
+                    "reach me. If it was a command for me, please send it again. If this "
                     "keeps happening, sign out and in again, or verify your device."
                 ),
                 language,
