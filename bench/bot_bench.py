@@ -34,6 +34,7 @@ from pathlib import Path
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    InviteMemberEvent,
     MatrixRoom,
     RoomCreateResponse,
     RoomMessageText,
@@ -46,7 +47,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harmony_matrix.bot.app import Bot  # noqa: E402
-
 from harmony_matrix.config import Config, DatabaseSettings, MatrixSettings  # noqa: E402
 from harmony_matrix.homeserver import (  # noqa: E402
     LocalSynapse,
@@ -73,7 +73,12 @@ class EchoBot:
         self.client = AsyncClient(user.homeserver, user.user_id, config=AsyncClientConfig())
         self.client.restore_login(user.user_id, user.device_id, user.access_token)
         self.client.add_event_callback(self._on_message, RoomMessageText)
+        self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         self.started = False
+
+    async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key == self.client.user_id and event.membership == "invite":
+            await self.client.join(room.room_id)
 
     async def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
         if not self.started or not event.body.startswith("!echo"):
@@ -148,7 +153,10 @@ async def delivered(ctx: ServiceContext) -> int:
         )
 
 
-async def deliver_batch(ctx: ServiceContext, people: list[str], batch: int) -> float:
+async def deliver_batch(bot: Bot, people: list[str], batch: int) -> float:
+    """Queue one DM per person (as a use case in the bot's process does, then wake the
+    sender) and wait until the outbox shows them all delivered."""
+    ctx = bot.ctx
     before = await delivered(ctx)
     start = time.perf_counter()
     async with ctx.transaction() as session:
@@ -162,6 +170,7 @@ async def deliver_batch(ctx: ServiceContext, people: list[str], batch: int) -> f
                 message=_("There is a problem"),
                 dedupe_key=f"bench:{batch}:{matrix_id}",
             )
+    bot.sender.wake()
     # Another process's view of the outbox: the bench watches the table, as an operator
     # would, rather than hooking into the sender.
     while await delivered(ctx) < before + len(people):  # noqa: ASYNC110
@@ -230,8 +239,8 @@ async def main(commands: int, dms: int) -> dict[str, object]:
                     )
                 )
         people = [user.user_id for user in recipients]
-        first = await deliver_batch(ctx, people, 1)
-        second = await deliver_batch(ctx, people, 2)
+        first = await deliver_batch(bot, people, 1)
+        second = await deliver_batch(bot, people, 2)
         bot.stop.set()
         await bot_task
         echo_task.cancel()
