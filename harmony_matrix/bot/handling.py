@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -59,6 +60,7 @@ class CommandHandler:
 
     async def handle(self, incoming: Incoming) -> bool:
         """Act on a command unless it was acted on before; True if it was acted on now."""
+        started = time.perf_counter()
         too_old = self.wall_clock() - incoming.sent_at > self.offline_window
         outcome = Outcome.OFFLINE if too_old else Outcome.HANDLED
         async with self.ctx.unit_of_work() as session:
@@ -96,7 +98,13 @@ class CommandHandler:
                     body=body,
                     html=formatted,
                 )
-        log.info("Handled %s in %s (%s)", incoming.event_id, incoming.room_id, outcome)
+        log.info(
+            "Handled %s in %s (%s) in %.1f ms",
+            incoming.event_id,
+            incoming.room_id,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
         if queued is not None:
             self.delivered(queued)
         return True
