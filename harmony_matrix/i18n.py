@@ -16,8 +16,13 @@ from io import BytesIO
 from typing import Literal
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime as _babel_format_datetime
-from babel.dates import get_timezone
+from babel.dates import (
+    format_date,
+    format_time,
+    get_datetime_format,
+    get_timezone,
+    get_timezone_name,
+)
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -110,18 +115,25 @@ def list_of(items: Iterable[object], style: Literal["standard", "or"] = "standar
 
     def render(language: str) -> str:
         texts = [v.render(language) if isinstance(v, Message) else str(v) for v in values]
-        return format_list(texts, style=style, locale=_babel_locale(language)) if texts else ""
+        return format_list(texts, style=style, locale=babel_locale(language)) if texts else ""
 
     return localised(render)
 
 
 def any_of(items: Iterable[object]) -> Message:
-    """A choice among values: "member, secretary, or moderator" (not "and")."""
+    """A choice among values: "member, secretary or moderator" (not "and")."""
     return list_of(items, style="or")
 
 
-def _babel_locale(language: str) -> str:
-    return language.replace("-", "_")
+#: Babel's plain "en" writes dates the American way ("January 31, 2027"); the party is
+#: in the UK, and its English readers expect "31 January 2027".
+_FORMATTING_LOCALE = {"en": "en_GB"}
+
+
+def babel_locale(language: str) -> str:
+    """The Babel locale that formats dates and numbers for readers of ``language``."""
+    code = language.replace("-", "_")
+    return _FORMATTING_LOCALE.get(code, code)
 
 
 def verbatim(text: str) -> Message:
@@ -212,7 +224,16 @@ def text_direction(language: str) -> str:
 
 
 def format_datetime(moment: datetime, language: str, timezone: str) -> str:
-    """A date and time written the way readers of ``language`` expect, in the party's zone."""
-    return _babel_format_datetime(
-        moment, "full", tzinfo=get_timezone(timezone), locale=_babel_locale(language)
+    """A date and time written the way readers of ``language`` expect, in the party's zone,
+    without seconds and with the zone's name, since members on other homeservers may live
+    elsewhere ("Friday, 20 November 2026, 19:00 (Greenwich Mean Time)")."""
+    locale = babel_locale(language)
+    local = moment.astimezone(get_timezone(timezone))
+    time = format_time(local, "short", locale=locale)
+    zone = get_timezone_name(local, "long", locale=locale)
+    return (
+        str(get_datetime_format("full", locale=locale))
+        .replace("'", "")
+        .replace("{0}", f"{time} ({zone})")
+        .replace("{1}", format_date(local, "full", locale=locale))
     )

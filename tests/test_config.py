@@ -122,6 +122,6 @@ def test_choices_read_or():
     from harmony_matrix.i18n import any_of, list_of
 
     assert any_of(["member", "secretary", "moderator"]).render("en") == (
-        "member, secretary, or moderator"
+        "member, secretary or moderator"
     )
-    assert list_of(["A", "B", "C"]).render("en") == "A, B, and C"
+    assert list_of(["A", "B", "C"]).render("en") == "A, B and C"

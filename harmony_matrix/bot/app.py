@@ -21,12 +21,13 @@ from harmony_matrix.bot.handling import Answer, CommandHandler
 from harmony_matrix.bot.identity import CrossSigningError, ensure_cross_signed
 from harmony_matrix.bot.inbox import Inbox, Incoming
 from harmony_matrix.bot.replies import rendered
-from harmony_matrix.bot.rooms import RoomKeeper
+from harmony_matrix.bot.rooms import ReconcileReport, RoomKeeper
 from harmony_matrix.bot.sender import OutboxSender
 from harmony_matrix.bot.session import SyncPosition, open_session
 from harmony_matrix.bot.sync import SyncLoop
 from harmony_matrix.config import Config
 from harmony_matrix.errors import HarmonyError
+from harmony_matrix.services import delivery
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import person_by_matrix_id
 
@@ -191,12 +192,30 @@ class Bot:
             wait = period
             try:
                 report = await self.rooms.reconcile()
-                log.info("Rooms: %s", report)
+                await self._after_reconcile(report)
                 if report.next_change_at is not None:
                     wait = min(wait, max(timedelta(0), report.next_change_at - self.ctx.now()))
             except Exception:
                 log.exception("Bringing the rooms in step with the register failed")
             await _first(self._reconcile_now.wait(), self.stop.wait(), within=wait.total_seconds())
+
+    async def _after_reconcile(self, report: ReconcileReport) -> None:
+        if report.changed or report.problems or report.invite_failures:
+            log.info("Rooms: %s", report.summary())
+        for problem in report.problems:
+            # The operator or a secretary must act (give the bot power, invite it back):
+            # the bot cannot mend these itself, and says so once.
+            log.warning(
+                "Room %s of %s: %s %s",
+                problem.room_id,
+                problem.owner,
+                problem.problem.value,
+                problem.detail,
+            )
+        for failure in report.invite_failures:
+            if failure.blocked:
+                await delivery.invites_blocked(self.ctx, failure.user_id, self.client.user_id)
+                self.sender.wake()
 
 
 async def _first(*waits: Awaitable[object], within: float | None = None) -> None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from harmony_matrix.bot.inbox import Incoming
 from harmony_matrix.i18n import Message, _
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.services.handled_events import handled_among, record_handled, was_handled
+from harmony_matrix.services.delivery import Pending, queue_reply
+from harmony_matrix.services.handled_events import claim, handled_among
 from harmony_matrix.services.lookup import language_of
-from harmony_matrix.services.records import queue_reply
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +48,31 @@ class CommandHandler:
         *,
         offline_window: timedelta,
         wall_clock: Callable[[], datetime],
-        delivered: Callable[[], None],
+        delivered: Callable[[Pending], None],
     ) -> None:
         self.ctx = ctx
         self.dispatch = dispatch
         self.offline_window = offline_window
         #: Matrix timestamps are compared with the real time, whatever clock the rules use.
         self.wall_clock = wall_clock
-        #: Wakes the outbox sender after an answer was committed.
+        #: Hands a committed answer to the outbox sender, which sends it at once.
         self.delivered = delivered
 
     async def handle(self, incoming: Incoming) -> bool:
         """Act on a command unless it was acted on before; True if it was acted on now."""
+        started = time.perf_counter()
         too_old = self.wall_clock() - incoming.sent_at > self.offline_window
+        outcome = Outcome.OFFLINE if too_old else Outcome.HANDLED
         async with self.ctx.unit_of_work() as session:
-            if await was_handled(session, incoming.event_id):
+            if not await claim(
+                session,
+                self.ctx.now(),
+                event_id=incoming.event_id,
+                room_id=incoming.room_id,
+                outcome=outcome,
+            ):
                 return False
             if too_old:
-                outcome = Outcome.OFFLINE
                 language = await language_of(
                     session, incoming.sender, self.ctx.party.default_language
                 )
@@ -76,18 +84,11 @@ class CommandHandler:
                     language,
                 )
             else:
-                outcome = Outcome.HANDLED
                 answer = await self.dispatch(incoming)
-            record_handled(
-                session,
-                self.ctx.now(),
-                event_id=incoming.event_id,
-                room_id=incoming.room_id,
-                outcome=outcome,
-            )
+            queued: Pending | None = None
             if answer is not None:
                 language, body, formatted = answer
-                await queue_reply(
+                queued = await queue_reply(
                     session,
                     self.ctx.now(),
                     room_id=incoming.room_id,
@@ -97,33 +98,38 @@ class CommandHandler:
                     body=body,
                     html=formatted,
                 )
-        log.info("Handled %s in %s (%s)", incoming.event_id, incoming.room_id, outcome)
-        if answer is not None:
-            self.delivered()
+        log.info(
+            "Handled %s in %s (%s) in %.1f ms",
+            incoming.event_id,
+            incoming.room_id,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+        if queued is not None:
+            self.delivered(queued)
         return True
 
     async def unreadable(self, event_id: str, room_id: str, sender: str) -> None:
         """Tell someone, once, that the bot could not decrypt their message."""
         async with self.ctx.unit_of_work() as session:
-            if await was_handled(session, event_id):
-                return
-            language = await language_of(session, sender, self.ctx.party.default_language)
-            record_handled(
+            if not await claim(
                 session,
                 self.ctx.now(),
                 event_id=event_id,
                 room_id=room_id,
                 outcome=Outcome.UNREADABLE,
-            )
+            ):
+                return
+            language = await language_of(session, sender, self.ctx.party.default_language)
             language, body, formatted = _plain_answer(
                 _(
-                    "I could not read your encrypted message: your device did not share its "
-                    "key with me. If it was a command for me, please send it again. If this "
+                    "I could not read your encrypted message: the key to decrypt it did not "
+                    "reach me. If it was a command for me, please send it again. If this "
                     "keeps happening, sign out and in again, or verify your device."
                 ),
                 language,
             )
-            await queue_reply(
+            queued = await queue_reply(
                 session,
                 self.ctx.now(),
                 room_id=room_id,
@@ -133,7 +139,7 @@ class CommandHandler:
                 body=body,
                 html=formatted,
             )
-        self.delivered()
+        self.delivered(queued)
 
     async def seen(self, event_ids: list[str]) -> set[str]:
         """Which of these events were handled already."""

@@ -20,6 +20,7 @@ Only one sender may run at a time (two would race on ballot links).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from html import escape
@@ -69,11 +70,18 @@ class OutboxSender:
         self.batch = batch
         self.pacing = 0.0
         self._wake = asyncio.Event()
+        #: Messages handed over just after their commit (a command's reply): sent before
+        #: anything else, without reading them back from the database.
+        self._express: collections.deque[delivery.Pending] = collections.deque()
         self._stop: asyncio.Event | None = None
         self._paused_until = 0.0
 
-    def wake(self) -> None:
-        """A message was queued (and committed): send it now, not at the next poll."""
+    def wake(self, message: delivery.Pending | None = None) -> None:
+        """A message was queued (and committed): send it now, not at the next poll. With
+        the message itself, the sender need not read it back first (a reply's way to the
+        member is then one request to the homeserver)."""
+        if message is not None:
+            self._express.append(message)
         self._wake.set()
 
     async def on_dm_invite(self, room_id: str, inviter: str) -> bool:
@@ -151,6 +159,11 @@ class OutboxSender:
         """Send every message due now (until stopped); returns how many were delivered."""
         delivered = 0
         tried: set[int] = set()  # once per drain: a failed message waits for its retry time
+        while self._express and not self._stopping():
+            message = self._express.popleft()
+            tried.add(message.id)
+            if await self.send(message):
+                delivered += 1
         while not self._stopping():
             due = [
                 m for m in await delivery.due_messages(self.ctx, self.batch) if m.id not in tried
@@ -241,9 +254,8 @@ class OutboxSender:
         return message.destination
 
     async def _send_plain(self, message: delivery.Pending) -> bool:
-        await delivery.begin_attempt(self.ctx, message.id)
         room_id = await self._room_of(message)
-        if delivery.needs_lookup(message.first_attempt_at, self.ctx.now()):
+        if delivery.needs_lookup(message.created_at, self.ctx.now()):
             found = await self._find_sent(room_id, message.transaction_id)
             if found is not None:
                 log.info("Outbox message %s was sent before, as %s", message.id, found)

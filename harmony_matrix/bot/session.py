@@ -139,7 +139,7 @@ async def _login(client: AsyncClient, settings: MatrixSettings) -> Credentials:
                 _(
                     "Error in configuration at 'matrix.access_token': the homeserver did not "
                     "accept it (%(reason)s).",
-                    reason=getattr(who, "message", "no device"),
+                    reason=getattr(who, "message", None) or _("no reason given"),
                 )
             )
         if who.user_id != settings.user_id:
@@ -161,7 +161,7 @@ async def _login(client: AsyncClient, settings: MatrixSettings) -> Credentials:
                 "Error in configuration at 'matrix.password': the homeserver refused the "
                 "login of %(user)s (%(reason)s).",
                 user=settings.user_id,
-                reason=getattr(response, "message", "unknown error"),
+                reason=getattr(response, "message", None) or _("no reason given"),
             )
         )
     return Credentials(

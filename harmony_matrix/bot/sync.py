@@ -71,7 +71,9 @@ class SyncLoop:
             await self._keep_keys()
             # A response is handled whole, even when stopping: a stop waits for it.
             await asyncio.shield(self.on_response(response, first_ever))
-            self.position.save(response.next_batch)
+            # In a thread: the outbox sender, woken by the response's commands, sends their
+            # answers meanwhile.
+            await asyncio.to_thread(self.position.save, response.next_batch)
             token = response.next_batch
             first_ever = False
             full_state = False

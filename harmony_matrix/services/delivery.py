@@ -86,7 +86,7 @@ class Pending:
     mention: str | None
     voting_right_id: int | None
     attempts: int
-    first_attempt_at: datetime | None
+    created_at: datetime
     transaction_id: str
 
     @property
@@ -104,7 +104,8 @@ def transaction_id(message: OutboxMessage) -> str:
     return f"harmony-outbox-{message.id}-{digest[:16]}"
 
 
-def _pending(message: OutboxMessage) -> Pending:
+def pending_of(message: OutboxMessage) -> Pending:
+    """The sender's view of a queued row (also of one just committed by the caller)."""
     return Pending(
         id=message.id,
         destination=message.destination,
@@ -117,7 +118,7 @@ def _pending(message: OutboxMessage) -> Pending:
         mention=message.mention,
         voting_right_id=message.voting_right_id,
         attempts=message.attempts or 0,
-        first_attempt_at=message.first_attempt_at,
+        created_at=message.created_at,
         transaction_id=transaction_id(message),
     )
 
@@ -139,7 +140,7 @@ async def due_messages(ctx: ServiceContext, limit: int = 100) -> list[Pending]:
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
-        return [_pending(row) for row in rows]
+        return [pending_of(row) for row in rows]
 
 
 async def next_due_at(ctx: ServiceContext) -> datetime | None:
@@ -159,23 +160,15 @@ async def pending(ctx: ServiceContext, outbox_id: int) -> Pending | None:
         message = await session.get(OutboxMessage, outbox_id)
         if message is None or message.sent_at is not None or message.failed_at is not None:
             return None
-        return _pending(message)
+        return pending_of(message)
 
 
-async def begin_attempt(ctx: ServiceContext, outbox_id: int) -> datetime:
-    """Record the first attempt's time (committed before anything is sent); returns it."""
-    async with ctx.transaction() as session:
-        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
-        assert message is not None
-        if message.first_attempt_at is None:
-            message.first_attempt_at = ctx.now()
-        return message.first_attempt_at
-
-
-def needs_lookup(first_attempt_at: datetime | None, now: datetime) -> bool:
-    """A message first tried so long ago that the homeserver may have forgotten its
-    transaction ID (Synapse keeps them 24 hours): look in the room before sending."""
-    return first_attempt_at is not None and now - first_attempt_at > timedelta(hours=23)
+def needs_lookup(created_at: datetime, now: datetime) -> bool:
+    """A message queued so long ago that the homeserver may have forgotten the transaction
+    ID of an earlier attempt (Synapse keeps them 24 hours): look in the room before
+    sending. Its age since it was queued bounds the age of any attempt, so no attempt
+    needs recording before a send (which would cost a commit on every reply's way)."""
+    return now - created_at > timedelta(hours=23)
 
 
 async def mark_delivered(ctx: ServiceContext, outbox_id: int, event_id: str) -> None:
@@ -190,6 +183,8 @@ async def mark_delivered(ctx: ServiceContext, outbox_id: int, event_id: str) -> 
         message.sent_at = ctx.now()
         message.event_id = event_id
         message.attempts = (message.attempts or 0) + 1
+        if message.first_attempt_at is None:
+            message.first_attempt_at = message.sent_at
         message.next_attempt_at = None
 
 
@@ -400,3 +395,41 @@ async def forget_direct_room(ctx: ServiceContext, matrix_id: str, room_id: str) 
         found = await session.get(DirectRoom, matrix_id, with_for_update=True)
         if found is not None and found.room_id == room_id:
             await session.delete(found)
+
+
+async def queue_reply(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    room_id: str,
+    to_event_id: str,
+    sender: str,
+    language: str,
+    body: str,
+    html: str | None,
+) -> Pending:
+    """Queue the bot's answer to a command: a notice replying to it that pings its sender.
+
+    The text is already rendered (the reply was built in the sender's language, with any
+    text they wrote escaped in the HTML). Queued in the caller's transaction, with the
+    record that the command was handled (which makes it the command's only answer), so it
+    goes out exactly once. Returns the queued message, for the sender to send at once
+    when the transaction has committed.
+    """
+    message = OutboxMessage(
+        created_at=at,
+        destination=room_id,
+        is_direct=False,
+        language=language,
+        body=body,
+        html=html,
+        dedupe_key=f"reply:{to_event_id}",
+        sent_at=None,
+        notice=True,
+        reply_to_event_id=to_event_id,
+        mention=sender,
+        attempts=0,
+    )
+    session.add(message)
+    await session.flush()
+    return pending_of(message)

@@ -109,8 +109,9 @@ async def whoami(ctx: ServiceContext, matrix_id: str) -> WhoAmI:
     now = ctx.now()
     async with ctx.transaction() as session:
         person = await person_by_matrix_id(session, matrix_id)
+        # Only the columns shown: an assembly's row also holds its long texts.
         listed = await session.execute(
-            select(Assembly, AssemblyMembership.role)
+            select(Assembly.id, Assembly.slug, Assembly.name, AssemblyMembership.role)
             .join(AssemblyMembership, AssemblyMembership.assembly_id == Assembly.id)
             .where(
                 AssemblyMembership.person_id == person.id,
@@ -119,19 +120,21 @@ async def whoami(ctx: ServiceContext, matrix_id: str) -> WhoAmI:
             )
         )
         roles: dict[int, set[Role]] = {}
-        assemblies: dict[int, Assembly] = {}
-        for assembly, role in listed:
-            assemblies[assembly.id] = assembly
-            roles.setdefault(assembly.id, set()).add(role)
+        assemblies: dict[int, tuple[str, str]] = {}
+        for assembly_id, slug, name, role in listed:
+            assemblies[assembly_id] = (slug, name)
+            roles.setdefault(assembly_id, set()).add(role)
         rules = [AutomaticMembership.EVERYONE]
         if person.status is Status.MEMBER:
             rules.append(AutomaticMembership.MEMBERS)
-        automatic = await session.scalars(
-            select(Assembly).where(Assembly.automatic_membership.in_(rules))
+        automatic = await session.execute(
+            select(Assembly.id, Assembly.slug, Assembly.name).where(
+                Assembly.automatic_membership.in_(rules)
+            )
         )
-        for assembly in automatic:
-            assemblies.setdefault(assembly.id, assembly)
-            roles.setdefault(assembly.id, {Role.MEMBER})
+        for assembly_id, slug, name in automatic:
+            assemblies.setdefault(assembly_id, (slug, name))
+            roles.setdefault(assembly_id, {Role.MEMBER})
         offices = await session.scalars(
             select(Office.title)
             .where(
@@ -150,11 +153,13 @@ async def whoami(ctx: ServiceContext, matrix_id: str) -> WhoAmI:
             language=person.language,
             assemblies=tuple(
                 AssemblyRoles(
-                    slug=assembly.slug,
-                    name=assembly.name,
-                    roles=tuple(role for role in _ROLE_ORDER if role in roles[assembly.id]),
+                    slug=slug,
+                    name=name,
+                    roles=tuple(role for role in _ROLE_ORDER if role in roles[assembly_id]),
                 )
-                for assembly in sorted(assemblies.values(), key=lambda item: item.name)
+                for assembly_id, (slug, name) in sorted(
+                    assemblies.items(), key=lambda item: item[1][1]
+                )
             ),
             offices=tuple(dict.fromkeys(offices)),
         )

@@ -48,7 +48,7 @@ def handler(ctx: ServiceContext, dispatch: Recorder, woken: list[int]) -> Comman
         dispatch,
         offline_window=timedelta(minutes=60),
         wall_clock=lambda: NOW,
-        delivered=lambda: woken.append(1),
+        delivered=lambda message: woken.append(message.id),
     )
 
 
@@ -72,7 +72,7 @@ async def test_a_command_is_handled_once_and_answered_once(ctx: ServiceContext) 
     )
     assert reply.notice is True and reply.body == "answer to !whoami"
     assert [event.outcome for event in await rows(ctx, HandledEvent)] == [Outcome.HANDLED]
-    assert woken == [1]
+    assert woken == [reply.id]
 
 
 async def test_a_crash_while_handling_leaves_no_trace_and_the_command_is_retried(

@@ -145,7 +145,7 @@ async def test_whoami_of_a_participant_in_assemblies_by_the_automatic_rule(chat)
 
 async def test_whoami_says_until_when_someone_is_suspended(chat):
     iris = await chat.text(IRIS, "!whoami")
-    assert "You are suspended until January 31, 2027: until then you cannot speak" in iris
+    assert "You are suspended until 31 January 2027: until then you cannot speak" in iris
     jon = await chat.text(JON, "!whoami")
     assert "You are suspended until further notice" in jon
 
@@ -209,7 +209,8 @@ async def test_assembly_with_an_unknown_subcommand_suggests_the_closest(chat):
 
 async def test_a_secretary_links_the_room_to_their_assembly(chat):
     text = await chat.text(CHLOE, f"!assembly link {DAS}", room=OTHER_ROOM)
-    assert text.startswith("This room is now the room of Disability Activism Society (HPUK-")
+    # Chloé reads French.
+    assert text.startswith("Ce salon est désormais celui de Disability Activism Society (HPUK-")
     assert await room_of(chat.ctx, DAS) == OTHER_ROOM
     async with chat.ctx.transaction() as session:
         event = await session.scalar(
@@ -218,7 +219,7 @@ async def test_a_secretary_links_the_room_to_their_assembly(chat):
     assert event is not None and event.subject == DAS
     assert event.details == {"room": OTHER_ROOM, "previous": None}
     again = await chat.text(CHLOE, f"!assembly link {DAS}", room=OTHER_ROOM)
-    assert again.startswith("This room already is the room of Disability Activism Society")
+    assert again.startswith("Ce salon est déjà celui de Disability Activism Society")
 
 
 async def test_the_general_secretary_may_link_any_assembly_by_name_and_move_its_room(media_room):
@@ -244,8 +245,8 @@ async def test_assembly_link_refusals(chat):
         "Only a secretary of Media Working Group, or the General Secretary, can do this."
     )
     suspended = await chat.text(IRIS, f"!assembly link {MEDIA}")
-    assert suspended.startswith("Sorry, you are suspended until January 31, 2027, so you cannot")
-    assert "You can still use !help, !language, !whoami, !assembly, !quorum, and !consensus." in (
+    assert suspended.startswith("Sorry, you are suspended until 31 January 2027, so you cannot")
+    assert "You can still use !help, !language, !whoami, !assembly, !quorum and !consensus." in (
         suspended
     )
     stranger = await chat.text(STRANGER, f"!assembly link {MEDIA}")
@@ -267,8 +268,8 @@ async def test_assembly_link_refusals(chat):
 async def test_quorum_in_an_assembly_room_without_a_meeting_is_the_assemblys(media_room):
     text = await media_room.text(STRANGER, "!quorum")
     assert text.splitlines()[:2] == [
-        "No meeting is under way in this room. A Moot of Media Working Group "
-        f"({text.split('(')[1].split(')')[0]}) needs:",
+        "No meeting is under way in this room. For a Moot of Media Working Group "
+        f"({text.split('(')[1].split(')')[0]}):",
         "Active members: 4",
     ]
     assert "Quorum for an Assembly Moot: 4" in text
@@ -284,7 +285,7 @@ async def test_quorum_of_the_meeting_under_way_in_the_room_or_by_its_id(media_ro
     assert text.splitlines() == [
         f"{ref}: 3 people present.",
         "Quorum is not reached yet.",
-        "- Media Working Group: 3 of the 4 needed are present; not reached yet.",
+        "- Media Working Group: 3 present, 4 needed; not reached yet.",
     ]
     await roll_call.record_attendance(ctx, ELIF, ref)
     # With its ID, from any room, in any case.
@@ -292,7 +293,7 @@ async def test_quorum_of_the_meeting_under_way_in_the_room_or_by_its_id(media_ro
     assert elsewhere.splitlines() == [
         f"{ref}: 4 people present.",
         "Quorum is reached.",
-        "- Media Working Group: 4 of the 4 needed are present; reached.",
+        "- Media Working Group: 4 present, 4 needed; reached.",
     ]
 
 

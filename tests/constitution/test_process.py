@@ -102,7 +102,7 @@ def test_the_early_refusal_says_when():
     with pytest.raises(RuleViolation) as caught:
         process.check_started(STARTS - timedelta(days=1), STARTS, Rules(), TZ)
     text = caught.value.message.render("en")
-    assert "November 20, 2026, 7:00" in text and "30 minutes" in text
+    assert "Friday, 20 November 2026, 19:00 (Greenwich Mean Time)" in text and "30 minutes" in text
     process.check_started(STARTS - timedelta(days=1), None, Rules(), TZ)  # no date: nothing
 
 

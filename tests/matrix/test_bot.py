@@ -45,6 +45,15 @@ async def test_the_bot_builds_rooms_and_answers_in_an_encrypted_room(
         asked = await ann.send_text(room_id, "!assembly link")
         assert "SLUG" in (await reply_to(ann, room_id, asked)).body  # the usage line
 
+        # Ben joins after the bot has spoken in the room: its next answer is readable
+        # by his devices too (a new room key, shared with the members of the moment).
+        ben = await member_client(party.ben)
+        await ben.wait_for_invite(room_id, within=30)
+        await ben.join(room_id)
+        asked = await ben.send_text(room_id, "!whoami")
+        answer = await reply_to(ben, room_id, asked)
+        assert answer.decrypted and "Participant" in answer.body
+
 
 async def test_a_command_sent_while_the_bot_was_down_is_answered_once(
     ctx, register_user, member_client, tmp_path

@@ -80,7 +80,7 @@ async def test_a_command_in_an_encrypted_room_gets_its_reply(demo, register_user
     notice = await _reply_to(member, room_id, linked)
     assert notice.decrypted
     assert notice.sender == bot.user_id
-    assert notice.body.startswith("This room is now the room of Media Working Group")
+    assert notice.body.startswith("Ce salon est désormais celui de Media Working Group")
     assert notice.source["content"]["m.mentions"] == {"user_ids": [member.user_id]}
 
     hostile = await member.send_text(room_id, '!consensus "<script>x</script> @room"')

@@ -62,8 +62,6 @@ async def test_a_failure_is_retried_after_the_backoff_and_not_before(demo):
     ctx = demo
     outbox_id = await queue(ctx, GWEN, "t:1")
     assert [m.id for m in await delivery.due_messages(ctx)] == [outbox_id]
-    first = await delivery.begin_attempt(ctx, outbox_id)
-    assert first == ctx.now()
     outcome = await delivery.attempt_failed(ctx, outbox_id, "M_UNKNOWN boom", rng=lambda: 0.5)
     assert outcome is Outcome.RETRY
     failed = await row(ctx, outbox_id)
@@ -97,11 +95,11 @@ async def test_the_homeservers_retry_after_wins_and_does_not_count_as_a_failure(
 async def test_delivered_messages_record_their_event_and_are_not_due_again(demo):
     ctx = demo
     outbox_id = await queue(ctx, GWEN, "t:sent")
-    await delivery.begin_attempt(ctx, outbox_id)
     await delivery.mark_delivered(ctx, outbox_id, "$event")
     await delivery.mark_delivered(ctx, outbox_id, "$other")  # a second confirmation: no change
     sent = await row(ctx, outbox_id)
     assert (sent.sent_at, sent.event_id, sent.attempts) == (ctx.now(), "$event", 1)
+    assert sent.first_attempt_at == ctx.now()
     assert await delivery.due_messages(ctx) == []
 
 
@@ -202,15 +200,15 @@ async def test_one_direct_room_per_person_replaced_or_forgotten(demo):
 async def test_the_24_hour_rule(demo):
     ctx = demo
     now = ctx.now()
-    assert not delivery.needs_lookup(None, now)
+    assert not delivery.needs_lookup(now, now)
     assert not delivery.needs_lookup(now - timedelta(hours=22, minutes=59), now)
     assert delivery.needs_lookup(now - timedelta(hours=23, minutes=1), now)
-    outbox_id = await queue(ctx, GWEN, "t:24")
-    first = await delivery.begin_attempt(ctx, outbox_id)
-    ctx.clock.advance(hours=30)
-    assert await delivery.begin_attempt(ctx, outbox_id) == first  # the first attempt stays
+    await queue(ctx, GWEN, "t:24")
     (pending,) = await delivery.due_messages(ctx)
-    assert delivery.needs_lookup(pending.first_attempt_at, ctx.now())
+    assert not delivery.needs_lookup(pending.created_at, ctx.now())
+    ctx.clock.advance(hours=30)  # queued a day ago: any attempt was at least as long ago
+    (pending,) = await delivery.due_messages(ctx)
+    assert delivery.needs_lookup(pending.created_at, ctx.now())
 
 
 async def test_a_transaction_id_is_stable_per_row_and_differs_between_rows(demo):

@@ -170,7 +170,7 @@ async def assembly_link_command(request: Request) -> Reply:
     if not link.changed:
         return Reply().say(
             _(
-                "This room already is the room of %(name)s (%(reference)s).",
+                "This room is already the room of %(name)s (%(reference)s).",
                 name=link.name,
                 reference=link.reference,
             )
@@ -203,14 +203,14 @@ def _meeting_quorum(reply: Reply, status: QuorumStatus) -> Reply:
     )
     return reply.items(
         _(
-            "%(assembly)s: %(present)s of the %(needed)s needed are present; reached.",
+            "%(assembly)s: %(present)s present, %(needed)s needed; reached.",
             assembly=item.name,
             present=item.present,
             needed=item.quorum.needed,
         )
         if item.reached
         else _(
-            "%(assembly)s: %(present)s of the %(needed)s needed are present; not reached yet.",
+            "%(assembly)s: %(present)s present, %(needed)s needed; not reached yet.",
             assembly=item.name,
             present=item.present,
             needed=item.quorum.needed,
@@ -228,7 +228,7 @@ async def quorum_command(request: Request) -> Reply:
         return _meeting_quorum(reply, found)
     reply.say(
         _(
-            "No meeting is under way in this room. A Moot of %(name)s (%(reference)s) needs:",
+            "No meeting is under way in this room. For a Moot of %(name)s (%(reference)s):",
             name=found.name,
             reference=found.reference,
         )

@@ -7,7 +7,7 @@ from datetime import datetime
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, get_timezone
 
-from harmony_matrix.i18n import Message, known_language, localised
+from harmony_matrix.i18n import Message, babel_locale, known_language, localised
 
 
 def language_name(code: str) -> str:
@@ -31,6 +31,6 @@ def day(moment: datetime, timezone: str) -> Message:
 
     def render(language: str) -> str:
         local = moment.astimezone(get_timezone(timezone))
-        return format_date(local.date(), "long", locale=language.replace("-", "_"))
+        return format_date(local.date(), "long", locale=babel_locale(language))
 
     return localised(render)
