@@ -27,6 +27,8 @@ from harmony_matrix.i18n import _
 log = logging.getLogger(__name__)
 
 CREDENTIALS = "credentials.json"
+#: The homeserver's error code for an access token it no longer accepts.
+UNKNOWN_TOKEN = "M_UNKNOWN_TOKEN"
 SYNC_TOKEN = "sync-token"
 
 
@@ -102,13 +104,15 @@ async def open_session(settings: MatrixSettings) -> AsyncClient:
         config=client_config(),
     )
     try:
+        restoring = saved is not None
         if saved is None:
             saved = await _login(client, settings)
             write_private(store / CREDENTIALS, json.dumps(saved.__dict__, indent=2))
             log.info("Logged in as %s, new device %s", saved.user_id, saved.device_id)
-        else:
-            log.info("Restored device %s of %s", saved.device_id, saved.user_id)
         client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+        if restoring:
+            await _check_saved_login(client, store / CREDENTIALS)
+            log.info("Restored device %s of %s", saved.device_id, saved.user_id)
         if client.should_upload_keys:
             await client.keys_upload()
     except (ClientError, TimeoutError) as error:
@@ -127,6 +131,30 @@ async def open_session(settings: MatrixSettings) -> AsyncClient:
         await client.close()
         raise
     return client
+
+
+async def _check_saved_login(client: AsyncClient, path: Path) -> None:
+    """Ask the homeserver whether the saved login still works: one request at start,
+    which finds a homeserver that does not answer, or a device signed out meanwhile (the
+    bot would otherwise run on, every sync refused)."""
+    who = await client.whoami()
+    if isinstance(who, WhoamiResponse):
+        return
+    if who.status_code == UNKNOWN_TOKEN:
+        raise revoked(path, str(who.message))
+    raise ClientError(str(who))  # reported as a homeserver that does not answer properly
+
+
+def revoked(path: Path, reason: str) -> LoginFailed:
+    return LoginFailed(
+        _(
+            "The homeserver no longer accepts the bot's saved login in %(path)s "
+            "(%(reason)s): its device was signed out. Move that file away to log in again "
+            "as a new device; messages encrypted for the old device stay unreadable to it.",
+            path=str(path),
+            reason=reason,
+        )
+    )
 
 
 async def _login(client: AsyncClient, settings: MatrixSettings) -> Credentials:

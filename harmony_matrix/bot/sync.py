@@ -11,7 +11,7 @@ from aiohttp import ClientError
 from nio import AsyncClient, SyncError, SyncResponse
 
 from harmony_matrix.bot.backoff import Backoff, sleep_unless
-from harmony_matrix.bot.session import SyncPosition
+from harmony_matrix.bot.session import CREDENTIALS, UNKNOWN_TOKEN, SyncPosition, revoked
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class SyncLoop:
             if response is None:  # stopping
                 break
             if isinstance(response, SyncError):
+                if response.status_code == UNKNOWN_TOKEN:
+                    # Signed out: no retry will ever succeed, and a bot that looks alive
+                    # while it reads nothing is worse than one that stops and says why.
+                    raise revoked(self.position.path.parent / CREDENTIALS, str(response.message))
                 retry_after = getattr(response, "retry_after_ms", None)
                 delay = self.backoff.next_delay(retry_after)
                 log.warning(

@@ -1,5 +1,6 @@
 """The sync loop: the position is saved only after a response was handled, the very
-first sync is history, and it backs off on network errors and rate limits."""
+first sync is history, and it backs off on network errors and rate limits; a device
+signed out while the bot runs stops it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import ClientConnectionError
 from nio import SyncError
 
 from harmony_matrix.bot import sync as sync_module
-from harmony_matrix.bot.session import SyncPosition
+from harmony_matrix.bot.session import LoginFailed, SyncPosition
 from harmony_matrix.bot.sync import SyncLoop
 
 
@@ -137,3 +138,32 @@ async def test_a_stop_during_a_long_poll_saves_nothing(tmp_path):
     stop.set()
     await asyncio.wait_for(task, 2)
     assert position.load() == "t1"
+
+
+async def test_a_revoked_token_stops_the_loop_naming_the_saved_login(tmp_path, slept):
+    stop = asyncio.Event()
+    position = SyncPosition(tmp_path)
+    handled: list[str] = []
+
+    async def handle(response, first):
+        handled.append(response.next_batch)
+
+    signed_out = SyncError("Invalid access token passed.", "M_UNKNOWN_TOKEN")
+    client = FakeClient([Response("t1"), signed_out, Response("never")], stop)
+    with pytest.raises(LoginFailed) as raised:
+        await asyncio.wait_for(SyncLoop(client, position, handle).run(stop), 5)
+
+    assert "credentials.json" in raised.value.message.render("en")
+    assert handled == ["t1"] and position.load() == "t1"
+    assert slept == []  # no retry of a token that will never work again
+
+
+async def test_other_refusals_are_still_retried(tmp_path, slept):
+    stop = asyncio.Event()
+    client = FakeClient([SyncError("Internal error", "M_UNKNOWN"), Response("t1")], stop)
+
+    async def handle(response, first):
+        return None
+
+    await SyncLoop(client, SyncPosition(tmp_path), handle).run(stop)
+    assert len(slept) == 1 and SyncPosition(tmp_path).load() == "t1"

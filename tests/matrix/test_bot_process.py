@@ -6,13 +6,16 @@ it returns. Runs on PostgreSQL too: the bot's database is what keeps that promis
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from harmony_matrix.homeserver import free_port
 from harmony_matrix.i18n import _
 from harmony_matrix.services import delivery, records
 from harmony_matrix.services.context import ServiceContext
@@ -182,3 +185,65 @@ async def test_a_wrong_password_is_named_and_exits_2(synapse, register_user, tmp
     assert bot_user.user_id in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "not-the-password" not in result.stderr + result.stdout
+
+
+async def run_once(config: Path, store: Path, log: Path) -> dict[str, str]:
+    """Start the bot, let it finish its first sync, stop it; its saved login."""
+    process = start_bot(config, log)
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (store / "sync-token").exists():
+            assert process.poll() is None, await text_of(log)
+            assert asyncio.get_running_loop().time() < deadline, await text_of(log)
+            await asyncio.sleep(0.05)
+    finally:
+        await stop(process, log)
+    return json.loads(await asyncio.to_thread((store / "credentials.json").read_text))
+
+
+async def test_a_restart_while_the_homeserver_is_down_names_it(register_user, tmp_path):
+    bot_user = await register_user("harmony")
+    database = f"sqlite:///{tmp_path / 'harmony.db'}"
+    store = tmp_path / "store"
+    settings = bot_settings(bot_user, store)
+    config = write_config(tmp_path / "harmony.toml", database_url=database, matrix=settings)
+    assert run_harmony("--config", str(config), "db", "upgrade").returncode == 0
+    saved = await run_once(config, store, tmp_path / "first.log")
+
+    # The same device, its keys long uploaded, and a homeserver that does not answer.
+    down = f"http://127.0.0.1:{free_port()}"
+    (store / "credentials.json").write_text(json.dumps({**saved, "homeserver": down}))
+    write_config(config, database_url=database, matrix={**settings, "homeserver": down})
+    result = await asyncio.to_thread(run_harmony, "bot", "--config", str(config))
+
+    assert result.returncode == 2, result.stderr
+    assert "'matrix.homeserver'" in result.stderr and down in result.stderr
+    assert "database" not in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+async def test_a_saved_login_the_homeserver_revoked_is_named(register_user, tmp_path):
+    bot_user = await register_user("harmony")
+    database = f"sqlite:///{tmp_path / 'harmony.db'}"
+    store = tmp_path / "store"
+    config = write_config(
+        tmp_path / "harmony.toml", database_url=database, matrix=bot_settings(bot_user, store)
+    )
+    assert run_harmony("--config", str(config), "db", "upgrade").returncode == 0
+    saved = await run_once(config, store, tmp_path / "first.log")
+    # The device is signed out elsewhere (an admin, or the account's owner in Element).
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{saved['homeserver']}/_matrix/client/v3/logout",
+            headers={"Authorization": f"Bearer {saved['access_token']}"},
+        ) as response,
+    ):
+        assert response.status == 200
+
+    result = await asyncio.to_thread(run_harmony, "bot", "--config", str(config), timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    assert "credentials.json" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert saved["access_token"] not in result.stderr + result.stdout
