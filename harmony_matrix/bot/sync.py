@@ -73,8 +73,16 @@ class SyncLoop:
                 continue
             self.backoff.reset()
             await self._keep_keys()
-            # A response is handled whole, even when stopping: a stop waits for it.
-            await asyncio.shield(self.on_response(response, first_ever))
+            try:
+                # A response is handled whole, even when stopping: a stop waits for it.
+                await asyncio.shield(self.on_response(response, first_ever))
+            except Exception:
+                # The database is away, say: the position stays where it was, so the same
+                # events come again (and the ledger skips those already handled).
+                delay = self.backoff.next_delay()
+                log.exception("Handling a sync response failed; trying again in %.1f s", delay)
+                await sleep_unless(stop, delay)
+                continue
             # In a thread: the outbox sender, woken by the response's commands, sends their
             # answers meanwhile.
             await asyncio.to_thread(self.position.save, response.next_batch)

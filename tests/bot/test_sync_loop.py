@@ -167,3 +167,22 @@ async def test_other_refusals_are_still_retried(tmp_path, slept):
 
     await SyncLoop(client, SyncPosition(tmp_path), handle).run(stop)
     assert len(slept) == 1 and SyncPosition(tmp_path).load() == "t1"
+
+
+async def test_a_failure_while_handling_keeps_the_position_and_tries_again(tmp_path, slept):
+    stop = asyncio.Event()
+    position = SyncPosition(tmp_path)
+    position.save("t0")
+    attempts: list[str | None] = []
+
+    async def handle(response, first):
+        attempts.append(response.next_batch)
+        if len(attempts) == 1:
+            raise OSError("the database is away")
+        assert position.load() == "t0"
+
+    client = FakeClient([Response("t1"), Response("t1")], stop)
+    await SyncLoop(client, position, handle).run(stop)
+    assert attempts == ["t1", "t1"]
+    assert [call["since"] for call in client.calls[:2]] == ["t0", "t0"]  # asked again
+    assert position.load() == "t1" and len(slept) == 1
