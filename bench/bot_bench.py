@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import json
 import logging
 import platform
@@ -90,10 +91,15 @@ class EchoBot:
         await self.client.room_send(
             room.room_id,
             "m.room.message",
+            # The shape of Harmony's answers, so that the homeserver's work is the same
+            # for both (a mention costs it push-rule work): only the bots differ.
             {
                 "msgtype": "m.notice",
                 "body": event.body,
+                "format": "org.matrix.custom.html",
+                "formatted_body": html.escape(event.body),
                 "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
+                "m.mentions": {"user_ids": [event.sender]},
             },
         )
 

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from harmony_matrix.bot.inbox import Incoming
 from harmony_matrix.i18n import Message, _
@@ -40,6 +41,14 @@ def _plain_answer(message: Message, language: str) -> Answer:
     return language, text, html.escape(text).replace("\n", "<br>")
 
 
+class _Refused(Exception):
+    """A use case refused inside the command's transaction: roll it back, keep the answer."""
+
+    def __init__(self, answer: Answer | None) -> None:
+        super().__init__("refused")
+        self.answer = answer
+
+
 class CommandHandler:
     def __init__(
         self,
@@ -63,41 +72,14 @@ class CommandHandler:
         started = time.perf_counter()
         too_old = self.wall_clock() - incoming.sent_at > self.offline_window
         outcome = Outcome.OFFLINE if too_old else Outcome.HANDLED
-        async with self.ctx.unit_of_work() as session:
-            if not await claim(
-                session,
-                self.ctx.now(),
-                event_id=incoming.event_id,
-                room_id=incoming.room_id,
-                outcome=outcome,
-            ):
-                return False
-            if too_old:
-                language = await language_of(
-                    session, incoming.sender, self.ctx.party.default_language
-                )
-                answer: Answer | None = _plain_answer(
-                    _(
-                        "I was offline when you sent this, so I have not acted on it. "
-                        "Please send it again."
-                    ),
-                    language,
-                )
-            else:
-                answer = await self.dispatch(incoming)
-            queued: Pending | None = None
-            if answer is not None:
-                language, body, formatted = answer
-                queued = await queue_reply(
-                    session,
-                    self.ctx.now(),
-                    room_id=incoming.room_id,
-                    to_event_id=incoming.event_id,
-                    sender=incoming.sender,
-                    language=language,
-                    body=body,
-                    html=formatted,
-                )
+        try:
+            queued = await self._record(incoming, outcome, None if too_old else self.dispatch)
+        except _Refused as refused:
+            # A use case refused part-way: nothing it (or the command) wrote is kept; the
+            # event is recorded with the refusal as its answer.
+            queued = await self._record(incoming, outcome, refused.answer)
+        if queued is False:
+            return False
         log.info(
             "Handled %s in %s (%s) in %.1f ms",
             incoming.event_id,
@@ -109,9 +91,56 @@ class CommandHandler:
             self.delivered(queued)
         return True
 
+    async def _record(
+        self, incoming: Incoming, outcome: str, act: Dispatch | Answer | None
+    ) -> Pending | Literal[False] | None:
+        """One transaction: claim the event, act on it (``act``: the dispatcher; an answer
+        already made; None for "send it again"), queue the answer. False if the event was
+        claimed before."""
+        async with self.ctx.unit_of_work() as work:
+            if not await claim(
+                work.session,
+                self.ctx.now(),
+                event_id=incoming.event_id,
+                room_id=incoming.room_id,
+                outcome=outcome,
+            ):
+                return False
+            if act is None:
+                language = await language_of(
+                    work.session, incoming.sender, self.ctx.party.default_language
+                )
+                answer: Answer | None = _plain_answer(
+                    _(
+                        "I was offline when you sent this, so I have not acted on it. "
+                        "Please send it again."
+                    ),
+                    language,
+                )
+            elif callable(act):
+                answer = await act(incoming)
+                if work.failed:
+                    raise _Refused(answer)  # rolls the unit of work back
+            else:
+                answer = act
+            if answer is None:
+                return None
+            language, body, formatted = answer
+            return await queue_reply(
+                work.session,
+                self.ctx.now(),
+                room_id=incoming.room_id,
+                to_event_id=incoming.event_id,
+                sender=incoming.sender,
+                language=language,
+                body=body,
+                html=formatted,
+            )
+
     async def unreadable(self, event_id: str, room_id: str, sender: str) -> None:
         """Tell someone, once, that the bot could not decrypt their message."""
-        async with self.ctx.unit_of_work() as session:
+        async with self.ctx.unit_of_work() as work:
+            session = work.session
             if not await claim(
                 session,
                 self.ctx.now(),

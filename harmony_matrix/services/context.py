@@ -23,9 +23,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-#: The transaction of the unit of work in progress in this task, if any (see
-#: :meth:`ServiceContext.unit_of_work`).
-_unit_of_work: ContextVar[AsyncSession | None] = ContextVar("unit_of_work", default=None)
+@dataclass
+class UnitOfWork:
+    """Several use cases in one transaction (see :meth:`ServiceContext.unit_of_work`)."""
+
+    session: AsyncSession
+    #: A use case inside failed (refused, say): what it wrote is still in the
+    #: transaction, so the caller must not commit it (it rolls back and records only
+    #: what is left to record).
+    failed: bool = False
+
+
+#: The unit of work in progress in this task, if any.
+_unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("unit_of_work", default=None)
 
 
 @dataclass
@@ -80,30 +90,37 @@ class ServiceContext:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One use case, one transaction: committed on success, rolled back on error.
 
-        Inside a :meth:`unit_of_work` the use case joins that transaction instead, as a
-        savepoint: its changes are undone on error and committed with the unit of work.
+        Inside a :meth:`unit_of_work` the use case joins that transaction instead; an
+        error marks the unit of work failed (it is then rolled back whole, which costs
+        nothing on the way that succeeds, where a savepoint per use case would).
         """
-        outer = _unit_of_work.get()
-        if outer is not None:
-            async with outer.begin_nested():
-                yield outer
+        work = _unit_of_work.get()
+        if work is not None:
+            try:
+                yield work.session
+            except BaseException:
+                work.failed = True
+                raise
             return
         async with self.sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction around several use cases and the caller's own writes.
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """One transaction around several use cases and the caller's own writes,
+        committed when the block ends normally, rolled back when it raises.
 
         The bot handles a command in one: the record that the event was handled, the
         command's effects and the queued reply are committed together or not at all, so
-        a command is never acted on twice nor answered without being acted on.
+        a command is never acted on twice nor answered without being acted on. If a use
+        case inside fails (``failed``), the caller raises to roll everything back.
         """
         if _unit_of_work.get() is not None:
             raise RuntimeError("units of work do not nest")
         async with self.sessions() as session, session.begin():
-            token = _unit_of_work.set(session)
+            work = UnitOfWork(session)
+            token = _unit_of_work.set(work)
             try:
-                yield session
+                yield work
             finally:
                 _unit_of_work.reset(token)

@@ -29,6 +29,7 @@ from harmony_matrix.storage.models import (
 class Sender:
     """What the bot needs to know about whoever sent a command."""
 
+    person_id: int
     matrix_id: str
     display_name: str
     language: str
@@ -46,6 +47,7 @@ async def sender(ctx: ServiceContext, matrix_id: str) -> Sender | None:
         if person is None:
             return None
         return Sender(
+            person_id=person.id,
             matrix_id=person.matrix_id,
             display_name=person.display_name,
             language=person.language,
@@ -101,14 +103,16 @@ def office_name(title: str) -> Message:
 _ROLE_ORDER = (Role.SECRETARY, Role.MODERATOR, Role.MEMBER)
 
 
-async def whoami(ctx: ServiceContext, matrix_id: str) -> WhoAmI:
+async def whoami(ctx: ServiceContext, matrix_id: str, *, person_id: int | None = None) -> WhoAmI:
     """The person's status, suspension, assemblies with roles, offices and language.
 
-    NotFound when the Matrix ID is not on the register.
+    NotFound when the Matrix ID is not on the register. ``person_id``: the person already
+    found by :func:`sender` in the same transaction, taken from the session, unread.
     """
     now = ctx.now()
     async with ctx.transaction() as session:
-        person = await person_by_matrix_id(session, matrix_id)
+        found = await session.get(Person, person_id) if person_id is not None else None
+        person = found or await person_by_matrix_id(session, matrix_id)
         # Only the columns shown: an assembly's row also holds its long texts.
         listed = await session.execute(
             select(Assembly.id, Assembly.slug, Assembly.name, AssemblyMembership.role)

@@ -110,3 +110,29 @@ async def test_an_unreadable_message_is_answered_once(ctx: ServiceContext) -> No
     assert "could not read" in reply.body
     assert reply.reply_to_event_id == "$enc"
     assert await bot.seen(["$enc", "$other"]) == {"$enc"}
+
+
+async def test_a_command_refused_part_way_keeps_nothing_but_its_answer(ctx: ServiceContext):
+    """The dispatcher turns a refusal into an answer; what the command wrote before the
+    refusal is rolled back, and the event is recorded with the refusal as its answer."""
+    from harmony_matrix.errors import RuleViolation
+    from harmony_matrix.i18n import _
+
+    class Refusing(Recorder):
+        async def __call__(self, event):
+            self.calls += 1
+            async with self.ctx.transaction() as session:
+                session.add(MatrixState(name="half-done", value=event.event_id))
+            try:
+                async with self.ctx.transaction():
+                    raise RuleViolation(_("There is no such thing."))
+            except RuleViolation:
+                return ("en", "refused", None)
+
+    dispatch = Refusing(ctx)
+    assert await handler(ctx, dispatch, []).handle(incoming()) is True
+    assert dispatch.calls == 1  # not acted on a second time
+    assert await rows(ctx, MatrixState) == []
+    [reply] = await rows(ctx, OutboxMessage)
+    assert reply.body == "refused"
+    assert [event.outcome for event in await rows(ctx, HandledEvent)] == [Outcome.HANDLED]

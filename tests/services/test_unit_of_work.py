@@ -1,5 +1,5 @@
 """A unit of work: the bot's record of a handled command, the command's effects and its
-reply are committed together, or not at all."""
+reply are committed together, or not at all; a use case that fails inside it says so."""
 
 from __future__ import annotations
 
@@ -31,20 +31,32 @@ async def _names(ctx: ServiceContext) -> set[str]:
 
 
 async def test_a_use_case_inside_commits_with_the_unit_of_work(ctx: ServiceContext) -> None:
-    async with ctx.unit_of_work() as session:
+    async with ctx.unit_of_work() as work:
         await _set(ctx, "space", "!a")
-        session.add(HandledEvent(event_id="$1", room_id="!r", handled_at=ctx.now(), outcome="x"))
+        work.session.add(
+            HandledEvent(event_id="$1", room_id="!r", handled_at=ctx.now(), outcome="x")
+        )
+        assert not work.failed
     assert await _names(ctx) == {"space"}
     async with ctx.transaction() as session:
         assert await session.scalar(select(func.count()).select_from(HandledEvent)) == 1
 
 
-async def test_a_refused_use_case_is_undone_and_the_rest_kept(ctx: ServiceContext) -> None:
-    async with ctx.unit_of_work():
-        with pytest.raises(NotFound):
-            await _failing(ctx)
-        await _set(ctx, "kept", "yes")
-    assert await _names(ctx) == {"kept"}
+async def test_a_refused_use_case_marks_the_unit_of_work_failed(ctx: ServiceContext) -> None:
+    class RollBack(Exception):
+        pass
+
+    async def command() -> None:
+        async with ctx.unit_of_work() as work:
+            await _set(ctx, "before", "yes")
+            with pytest.raises(NotFound):
+                await _failing(ctx)
+            assert work.failed
+            raise RollBack  # what the bot does: nothing of the failed command is kept
+
+    with pytest.raises(RollBack):
+        await command()
+    assert await _names(ctx) == set()
 
 
 async def test_an_error_in_the_unit_of_work_undoes_everything(ctx: ServiceContext) -> None:

@@ -62,7 +62,9 @@ async def language_command(request: Request) -> Reply:
 
 
 async def whoami_command(request: Request) -> Reply:
-    me = await people.whoami(request.ctx, request.person.matrix_id)
+    me = await people.whoami(
+        request.ctx, request.person.matrix_id, person_id=request.person.person_id
+    )
     reply = Reply()
     if me.is_member:
         reply.say(
