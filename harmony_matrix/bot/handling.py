@@ -19,7 +19,7 @@ from harmony_matrix.bot.inbox import Incoming
 from harmony_matrix.i18n import Message, _
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.delivery import Pending, queue_reply
-from harmony_matrix.services.handled_events import claim, handled_among
+from harmony_matrix.services.handled_events import claim
 from harmony_matrix.services.lookup import language_of
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,3 @@ class CommandHandler:
                 html=formatted,
             )
         self.delivered(queued)
-
-    async def seen(self, event_ids: list[str]) -> set[str]:
-        """Which of these events were handled already."""
-        return await handled_among(self.ctx, event_ids)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import HandledEvent
 
 
@@ -26,14 +24,3 @@ async def claim(
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-async def handled_among(ctx: ServiceContext, event_ids: list[str]) -> set[str]:
-    """Which of these events were handled already."""
-    if not event_ids:
-        return set()
-    async with ctx.transaction() as session:
-        rows = await session.scalars(
-            select(HandledEvent.event_id).where(HandledEvent.event_id.in_(event_ids))
-        )
-        return set(rows)

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.i18n import Message
-from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import AuditEvent, OutboxMessage, Person
 
 
@@ -70,18 +69,6 @@ async def enqueue(
         )
     )
     return True
-
-
-async def mark_sent(ctx: ServiceContext, outbox_id: int) -> None:
-    """Record that a queued message was delivered. Ballot messages are confirmed with
-    ``ballot_delivery.confirm_ballot_message`` instead, which makes their link valid."""
-    async with ctx.transaction() as session:
-        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
-        if message is not None and message.voting_right_id is not None:
-            raise ValueError("a ballot message is confirmed with confirm_ballot_message")
-        if message is None or message.sent_at is not None:
-            return
-        message.sent_at = ctx.now()
 
 
 async def direct_message(

@@ -13,9 +13,9 @@ from harmony_matrix.services import (
     ballots,
     consensus,
     debate,
+    delivery,
     meetings,
     paper_votes,
-    records,
     roll_call,
 )
 from harmony_matrix.storage.models import (
@@ -176,7 +176,7 @@ async def test_a_right_has_one_link_ever(demo):
     with pytest.raises(RuleViolation, match="already been sent"):
         await ballot_delivery.prepare_ballot_message(demo, message.id)
     with pytest.raises(ValueError, match="confirm_ballot_message"):
-        await records.mark_sent(demo, message.id)
+        await delivery.mark_delivered(demo, message.id, "$event")
     async with demo.transaction() as session:
         stored = await session.get(OutboxMessage, message.id)
     assert "/vote/" not in stored.body and stored.sent_at is not None
