@@ -70,6 +70,9 @@ class Reply:
     mention: str | None = None
     #: The thread the command was sent in, so that the reply stays in it.
     thread_root: str | None = None
+    #: What :func:`rendered` made last, with the language and blocks it was made from:
+    #: the dispatcher renders a reply to catch a failure, and that rendering is reused.
+    _rendered: tuple[str, int, str, str] | None = field(default=None, repr=False)
 
     def say(self, *spans: Span) -> Reply:
         """Add a paragraph; returns the reply, so calls can be chained."""
@@ -185,4 +188,9 @@ def content(reply: Reply) -> dict[str, Any]:
 def rendered(reply: Reply) -> tuple[str, str, str]:
     """The reply as the outbox keeps it: (language, plain body, HTML body)."""
     language = reply.language or DEFAULT_LANGUAGE
-    return language, render_plain(reply, language), render_html(reply, language)
+    cached = reply._rendered
+    if cached is not None and cached[:2] == (language, len(reply.blocks)):
+        return language, cached[2], cached[3]
+    plain, html = render_plain(reply, language), render_html(reply, language)
+    reply._rendered = (language, len(reply.blocks), plain, html)
+    return language, plain, html

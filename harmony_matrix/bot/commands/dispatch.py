@@ -21,7 +21,7 @@ from harmony_matrix.bot.commands.base import (
 )
 from harmony_matrix.bot.commands.parsing import CommandSet, command_text
 from harmony_matrix.bot.commands.wording import day, reader_language
-from harmony_matrix.bot.replies import Code, Reply, render_html, render_plain
+from harmony_matrix.bot.replies import Code, Reply, rendered
 from harmony_matrix.errors import HarmonyError, InvalidInput, NotFound
 from harmony_matrix.i18n import Message, _, list_of
 from harmony_matrix.services import people
@@ -89,8 +89,7 @@ class Dispatcher:
             reply.language = reply.language or language
             # Rendered once here, so that a message that cannot be rendered is caught
             # with the other failures rather than by whoever sends the reply.
-            render_plain(reply, reply.language)
-            render_html(reply, reply.language)
+            rendered(reply)
             return reply
         except UsageError as error:
             return self._with_usage(Reply(language=language).say(error.message), error.commands)
