@@ -30,6 +30,9 @@ class PartySettings:
     reference_prefix: str = "HPUK"
     timezone: str = "Europe/London"
     default_language: str = "en"
+    #: The party's moderating rules, posted in the room when a meeting's debate opens: a
+    #: text file (Markdown-free plain text). Empty: Harmony's short default rules.
+    moderating_rules_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -380,6 +380,8 @@ class Petition(Base):
     threshold: Mapped[int]
     status: Mapped[PetitionStatus] = mapped_column(text_enum(PetitionStatus))
     reached_at: Mapped[datetime | None]
+    #: The room it was started in: told when it reaches its threshold.
+    matrix_room_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Signature(Base):
@@ -557,6 +559,14 @@ class OutboxMessage(Base):
     failed_at: Mapped[datetime | None]
     #: The event ID the homeserver gave the delivered message.
     event_id: Mapped[str | None] = mapped_column(String(255))
+    #: A file sent as its own ``m.file`` message (a meeting's .ics), ``body`` being its
+    #: file name; uploaded when it is sent (encrypted for an encrypted room).
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attachment_type: Mapped[str | None] = mapped_column(String(100))
+    #: One version of a message kept up to date in its room (a meeting's state): the
+    #: first version is sent and pinned, later ones edit it; a version superseded before
+    #: it was sent is not sent at all. MatrixState ``pinned:<key>`` holds the event ID.
+    pin_key: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class HandledEvent(Base):
