@@ -48,6 +48,7 @@ class Bot:
         self.stop = asyncio.Event()
         self.ready = asyncio.Event()
         self._reconcile_now = asyncio.Event()
+        self._rooms_changed = False
         self._told_unreadable: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
@@ -115,7 +116,12 @@ class Bot:
             body=incoming.body,
         )
         reply = await self.dispatcher.dispatch(self.ctx, event)
-        return rendered(reply) if reply is not None else None
+        if reply is None:
+            return None
+        # Acted on once the command has committed (see _on_sync): the room keeper reads
+        # the register in a transaction of its own.
+        self._rooms_changed = self._rooms_changed or reply.rooms_changed
+        return rendered(reply)
 
     async def _on_sync(self, response: SyncResponse, first_ever: bool) -> None:
         await self._invitations(response)
@@ -127,9 +133,10 @@ class Bot:
             return
         found = await self.inbox.commands_in(response) + self.inbox.retry_unreadable()
         for incoming in found:
-            if incoming.body.split()[:2] == [f"{self.settings.command_prefix}assembly", "link"]:
-                self._reconcile_now.set()
             await self.handler.handle(incoming)
+            if self._rooms_changed:
+                self._rooms_changed = False
+                self._reconcile_now.set()
         await self.inbox.request_missing_keys()
         for event in self.inbox.given_up():
             await self._unreadable(event)

@@ -70,6 +70,9 @@ class Reply:
     mention: str | None = None
     #: The thread the command was sent in, so that the reply stays in it.
     thread_root: str | None = None
+    #: The command changed which rooms there should be, or who belongs in them (a room
+    #: linked, a Thing called): the bot brings its rooms in step at once.
+    rooms_changed: bool = False
     #: What :func:`rendered` made last, with the language and blocks it was made from:
     #: the dispatcher renders a reply to catch a failure, and that rendering is reused.
     _rendered: tuple[str, int, str, str] | None = field(default=None, repr=False)

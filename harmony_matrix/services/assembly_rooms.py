@@ -21,7 +21,7 @@ from harmony_matrix.i18n import _, list_of
 from harmony_matrix.services import consensus, roll_call
 from harmony_matrix.services.consensus import GENESIS, ConsensusEntry
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.services.lookup import assembly_by_slug, meeting_ref
+from harmony_matrix.services.lookup import assembly_by_slug, meeting_by_ref, meeting_ref
 from harmony_matrix.services.meetings import acting_person, check_organiser
 from harmony_matrix.services.membership import active_population, own_quorum_share
 from harmony_matrix.services.records import audit
@@ -147,6 +147,37 @@ async def meetings_in_room(
         .order_by(Meeting.id)
     )
     return list(found)
+
+
+UNFINISHED = (Phase.PLANNING, Phase.DISCUSSION, Phase.DEBATE, Phase.VOTE)
+
+
+async def meeting_here(
+    ctx: ServiceContext, room_id: str, ref: str | None, phases: tuple[Phase, ...] = UNFINISHED
+) -> str:
+    """The ID of the meeting a command in this room means: ``ref`` when given (checked
+    to exist), else the one meeting in ``phases`` held in the room.
+
+    "An omitted ID means the one unfinished meeting of this room; if there are several,
+    the bot asks which" (DESIGN.md section 7).
+    """
+    async with ctx.transaction() as session:
+        if ref is not None:
+            return meeting_ref((await meeting_by_ref(session, ref)).id)
+        found = await meetings_in_room(session, room_id, phases)
+        if len(found) == 1:
+            return meeting_ref(found[0].id)
+        if found:
+            raise InvalidInput(
+                _(
+                    "Several meetings are under way in this room (%(refs)s): give the ID "
+                    "of the one you mean.",
+                    refs=list_of(meeting_ref(meeting.id) for meeting in found),
+                )
+            )
+        raise InvalidInput(
+            _("No meeting is under way in this room: give the meeting's ID, like M-12.")
+        )
 
 
 async def room_quorum(

@@ -43,12 +43,17 @@ async def enqueue(
     dedupe_key: str,
     voting_right_id: int | None = None,
     mention: str | None = None,
+    pin_key: str | None = None,
+    attachment: bytes | None = None,
+    attachment_type: str | None = None,
 ) -> bool:
     """Queue a message for the bot to send exactly once; False if it was queued before.
 
     The body is rendered now, in the recipient's language, so the sender never needs
     the rules or the catalogs, and what was sent is what was decided. ``mention``: the
     Matrix ID the message pings in a room (a direct message pings its recipient anyway).
+    ``pin_key`` and ``attachment``: see :class:`OutboxMessage` (a file's message body is
+    its file name).
     """
     exists = await session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -66,6 +71,9 @@ async def enqueue(
             sent_at=None,
             voting_right_id=voting_right_id,
             mention=mention,
+            pin_key=pin_key,
+            attachment=attachment,
+            attachment_type=attachment_type,
         )
     )
     return True

@@ -8,7 +8,7 @@ sends the reply it returns, if any, with :func:`harmony_matrix.bot.replies.conte
 
 from __future__ import annotations
 
-from harmony_matrix.bot.commands import info
+from harmony_matrix.bot.commands import ballots, debate, info, meetings, petitions
 from harmony_matrix.bot.commands.base import (
     BotCommandSettings,
     Command,
@@ -45,7 +45,13 @@ __all__ = [
 
 def default_commands() -> tuple[Command, ...]:
     """Every command the bot answers, in the order ``!help`` lists them."""
-    return info.COMMANDS
+    return (
+        *info.COMMANDS,
+        *meetings.COMMANDS,
+        *debate.COMMANDS,
+        *ballots.COMMANDS,
+        *petitions.COMMANDS,
+    )
 
 
 async def dispatch(

@@ -186,6 +186,7 @@ async def assembly_link_command(request: Request) -> Reply:
     )
     if link.previous_room_id is not None:
         reply.say(_("The room it had before is no longer the assembly's room."))
+    reply.rooms_changed = True
     return reply
 
 
