@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -42,7 +43,9 @@ async def bot_client(session: dict[str, str]) -> AsyncClient:
 async def main(session_file: str, database_url: str) -> int:
     session = json.loads(await asyncio.to_thread(Path(session_file).read_text, encoding="utf-8"))
     client = await bot_client(session)
-    ctx = ServiceContext(engine=make_engine(database_url))
+    # Ballot messages need the secret key that signs their links (the tests' key).
+    secret_key = os.environ.get("HARMONY_TEST_SECRET_KEY", "").encode()
+    ctx = ServiceContext(engine=make_engine(database_url), secret_key=secret_key)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     sender = OutboxSender(client, ctx, poll_seconds=0.2)
