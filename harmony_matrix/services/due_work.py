@@ -12,6 +12,8 @@ Reminders, 24 hours and 1 hour before:
 - a ballot's close, by direct message to everyone holding a right in it. The database
   does not know who has voted, and must not (docs/secret-ballot.md): the query reads
   ``voting_rights`` only, and the message says "if you have voted already, thank you".
+  A window already open when the ballot opened is skipped: the ballot message itself
+  has just arrived.
 
 A reminder is sent only while its window is current: the 24-hour one from 24 hours
 before until 1 hour before, the 1-hour one from then until the event. A bot that was
@@ -242,7 +244,9 @@ async def _ballot_reminders(session: AsyncSession, ctx: ServiceContext, now: dat
     queued = 0
     for round_, meeting in list(rounds):
         window = current_window(round_.closes_at, now)
-        if window is None:
+        # A window that was already open when the ballot opened reminds of nothing: the
+        # ballot message has just arrived (a ballot set to close within the hour).
+        if window is None or round_.opened_at > round_.closes_at - window.ahead:
             continue
         prefix = f"remind:round:{round_.id}:{window.name}:person:"
         message = ballot_reminder(meeting, round_, window, ctx.party.timezone)

@@ -91,11 +91,12 @@ async def test_a_round_is_closed_by_the_scheduler_across_a_restart(
         await ann.wait_for_invite(room_id, within=30)
         await ann.join(room_id)
 
-        # A ballot closing within the hour: its reminder goes to every voter at once.
-        closes_at = ctx.now() + timedelta(minutes=30)
+        # A ballot that closes in 2 hours; an hour later its reminder goes to every voter.
+        closes_at = ctx.now() + timedelta(hours=2)
         await ballots.open_ballot(ctx, party.secretary.user_id, ref, closes_at=closes_at)
-        bot.scheduler.wake()  # as after the command that would have opened it
         bot.sender.wake()
+        clock.jump(timedelta(minutes=61))
+        bot.scheduler.wake()  # as after any command
         dm_id = await joined_direct_room(ctx, ann)
         reminder = await ann.wait_for_text(dm_id, REMINDER, within=30)
         assert "closes in less than an hour" in reminder.body
@@ -103,7 +104,7 @@ async def test_a_round_is_closed_by_the_scheduler_across_a_restart(
 
     # The bot is down when the ballot's time comes.
     assert (await ballots.round_status(ctx, ref)).status is BallotRoundStatus.OPEN
-    clock.jump(timedelta(minutes=31))
+    clock.jump(timedelta(minutes=60))
 
     async with running(config, ctx):
         announced = await ann.wait_for_text(room_id, CLOSED, within=30)

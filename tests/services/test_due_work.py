@@ -320,6 +320,27 @@ async def test_every_right_holder_is_reminded_whether_they_voted_or_not(demo, cl
     assert sent[-1].dedupe_key.startswith(f"remind:round:{opened.round_id}:1h:person:")
 
 
+async def test_a_window_already_open_when_the_ballot_opened_is_skipped(demo, clock):
+    present = await voters(demo, 6)
+    ref = await meeting_at_vote(demo, present)
+    closes_at = clock() + 2 * HOUR
+    await ballots.open_ballot(demo, ANA, ref, closes_at=closes_at)
+    # Opened 2 hours before its close: the ballot message itself is the first reminder.
+    assert await due_work.queue_reminders(demo) == 0
+    clock.current = closes_at - HOUR
+    assert await due_work.queue_reminders(demo) == 6
+    assert {m.dedupe_key.split(":")[3] for m in await reminders(demo, "round")} == {"1h"}
+
+
+async def test_a_ballot_opened_within_the_hour_is_not_reminded(demo, clock):
+    ref = await meeting_at_vote(demo, await voters(demo, 6))
+    closes_at = clock() + timedelta(minutes=30)
+    await ballots.open_ballot(demo, ANA, ref, closes_at=closes_at)
+    for minutes in (0, 10, 29):
+        clock.current = closes_at - timedelta(minutes=30 - minutes)
+        assert await due_work.queue_reminders(demo) == 0
+
+
 async def test_a_suspended_right_holder_is_not_reminded(demo, clock):
     present = await voters(demo, 6)
     ref = await meeting_at_vote(demo, present)
