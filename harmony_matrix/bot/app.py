@@ -1,5 +1,5 @@
 """The bot's life: log in or restore its device, cross-sign it, then run the sync loop, the
-outbox sender and the room keeper until told to stop (SIGTERM, Ctrl-C)."""
+outbox sender, the room keeper and the scheduler until told to stop (SIGTERM, Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from harmony_matrix.bot.identity import CrossSigningError, ensure_cross_signed
 from harmony_matrix.bot.inbox import Inbox, Incoming
 from harmony_matrix.bot.replies import rendered
 from harmony_matrix.bot.rooms import ReconcileReport, RoomKeeper
+from harmony_matrix.bot.scheduler import Scheduler
 from harmony_matrix.bot.sender import OutboxSender
 from harmony_matrix.bot.session import SyncPosition, open_session
 from harmony_matrix.bot.sync import SyncLoop
@@ -70,6 +71,7 @@ class Bot:
             log.error("The bot's device is not cross-signed: %s", error)
         self.client = client
         self.sender = OutboxSender(client, self.ctx, encrypt=self.settings.encrypt_rooms)
+        self.scheduler = Scheduler(self.ctx, self.sender.wake)
         self.dispatcher = Dispatcher(
             default_commands(), BotCommandSettings.from_config(self.config)
         )
@@ -89,13 +91,14 @@ class Bot:
             self._answer,
             offline_window=timedelta(minutes=self.settings.offline_window_minutes),
             wall_clock=wall_clock,
-            delivered=self.sender.wake,
+            delivered=self._delivered,
         )
         self.sync = SyncLoop(client, SyncPosition(Path(self.settings.store_path)), self._on_sync)
         tasks = [
             asyncio.create_task(self.sync.run(self.stop), name="sync"),
             asyncio.create_task(self.sender.run(self.stop), name="sender"),
             asyncio.create_task(self._keep_rooms(), name="rooms"),
+            asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"),
         ]
         try:
             # The first of them to fail stops the others: a bot without its sender or its
@@ -107,6 +110,11 @@ class Bot:
         finally:
             self.stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _delivered(self, message: delivery.Pending) -> None:
+        self.sender.wake(message)
+        # The command may have opened a ballot or moved a meeting: new deadlines.
+        self.scheduler.wake()
 
     async def _answer(self, incoming: Incoming) -> Answer | None:
         event = CommandEvent(
