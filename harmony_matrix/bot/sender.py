@@ -14,6 +14,16 @@ Exactly once, by construction:
 - The state of each message (attempts, errors, retry times, sent, given up) is kept by
   ``services/delivery``; this module only talks to Matrix.
 
+Three kinds of message besides text:
+
+- To a meeting (``meeting:12``): sent to the meeting's room as recorded when it is sent;
+  while there is none, it waits (``delivery.wait_for_room``). A room message.
+- With an attachment: the bytes are uploaded (encrypted when the room is) and sent as an
+  ``m.file`` message, with the same transaction ID at every attempt.
+- With a ``pin_key``: the first version sent is pinned in its room, later versions are
+  edits of it (``m.replace``), and a version overtaken by a newer one before it was sent
+  is not sent at all (only the newest goes out).
+
 Only one sender may run at a time (two would race on ballot links).
 """
 
@@ -22,11 +32,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import io
 import logging
 from html import escape
 from typing import Any
 
-from nio import AsyncClient, MessageDirection, RoomMessagesResponse, RoomSendResponse
+from nio import (
+    AsyncClient,
+    MessageDirection,
+    RoomGetStateEventResponse,
+    RoomMessagesResponse,
+    RoomPutStateResponse,
+    RoomSendResponse,
+    UploadResponse,
+)
 
 from harmony_matrix.bot.direct import (
     DeliveryFailure,
@@ -47,6 +66,8 @@ MARKER = "org.harmonyparty.outbox"
 PACING = 0.2
 #: How far back the bot looks for a message it may have sent more than a day ago.
 LOOKUP_PAGES = 10
+#: The state event that lists a room's pinned messages.
+PINNED_EVENTS = "m.room.pinned_events"
 
 
 class OutboxSender:
@@ -199,6 +220,8 @@ class OutboxSender:
         try:
             if message.is_ballot:
                 return await self._send_ballot(message)
+            if message.pin_key is not None and await self._skip_superseded(message):
+                return True
             return await self._send_plain(message)
         except InviteBlocked as blocked:
             queued = await delivery.invites_blocked(
@@ -247,24 +270,174 @@ class OutboxSender:
             failed.reason,
         )
 
-    async def _room_of(self, message: delivery.Pending) -> str:
+    async def _room_of(self, message: delivery.Pending) -> str | None:
+        """The room to send the message to, known to nio; None: its meeting has none yet."""
         if message.is_direct:
             return await self.direct.room_for(message.destination)
-        await self.direct.load(message.destination)
-        return message.destination
+        room_id: str | None = message.destination
+        if message.meeting_id is not None:
+            room_id = await delivery.room_of_meeting(self.ctx, message.meeting_id)
+            if room_id is None:
+                return None
+        assert room_id is not None
+        await self.direct.load(room_id)
+        return room_id
 
     async def _send_plain(self, message: delivery.Pending) -> bool:
         room_id = await self._room_of(message)
+        if room_id is None:
+            # Looked at again every ROOM_WAIT_POLL: logged quietly (giving up warns).
+            outcome = await delivery.wait_for_room(self.ctx, message.id)
+            log.debug(
+                "Outbox message %s waits for the room of meeting %s (%s)",
+                message.id,
+                message.meeting_id,
+                outcome.value,
+            )
+            return False
+        if message.meeting_id is not None and await delivery.let_earlier_go_first(
+            self.ctx, message.id
+        ):
+            return False
+        # A pinned message's versions after the first edit the first, in the same room.
+        pinned = await self._pinned_in(room_id, message)
+        first_of_pin = message.pin_key is not None and pinned is None
+        event_id: str | None = None
         if delivery.needs_lookup(message.created_at, self.ctx.now()):
-            found = await self._find_sent(room_id, message.transaction_id)
-            if found is not None:
-                log.info("Outbox message %s was sent before, as %s", message.id, found)
-                await delivery.mark_delivered(self.ctx, message.id, found)
-                return True
-        content = build_content(message, message.body, message.html, with_marker=True)
-        event_id = await self._room_send(room_id, content, message.transaction_id)
-        await delivery.mark_delivered(self.ctx, message.id, event_id)
+            event_id = await self._find_sent(room_id, message.transaction_id)
+            if event_id is not None:
+                log.info("Outbox message %s was sent before, as %s", message.id, event_id)
+        if event_id is None:
+            if first_of_pin and message.first_attempt_at is None:
+                await delivery.attempt_started(self.ctx, message.id)
+            content = await self._content(message, room_id)
+            if pinned is not None:
+                content = edit_content(content, pinned.event_id)
+            event_id = await self._room_send(room_id, content, message.transaction_id)
+        if first_of_pin:
+            # Pinned before it is marked sent: after a crash in between, the resend (same
+            # transaction ID, same event) pins it then; pinning twice changes nothing.
+            await self._pin(room_id, event_id)
+            await delivery.mark_delivered(self.ctx, message.id, event_id, pinned_in=room_id)
+        else:
+            await delivery.mark_delivered(self.ctx, message.id, event_id)
         return True
+
+    async def _content(self, message: delivery.Pending, room_id: str) -> dict[str, Any]:
+        if message.attachment is None:
+            return build_content(message, message.body, message.html, with_marker=True)
+        return await self._file_content(message, room_id)
+
+    async def _file_content(self, message: delivery.Pending, room_id: str) -> dict[str, Any]:
+        """Upload the message's file and describe it as ``m.file`` content.
+
+        The file is uploaded at every attempt. After a crash between an upload and the
+        record that the message was sent, the next attempt uploads it again: the send,
+        with the same transaction ID, then returns the first event (which points at the
+        first upload), and the second upload stays unused in the media repository. That
+        orphan is harmless (a few bytes, encrypted when the room is), and cheaper than
+        another record before each send."""
+        data = message.attachment
+        assert data is not None
+        mimetype = message.attachment_type or "application/octet-stream"
+        encrypted = self._is_encrypted(room_id)
+        response, keys = await self.client.upload(
+            io.BytesIO(data),
+            content_type=mimetype,
+            filename=message.body,
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        if not isinstance(response, UploadResponse):
+            raise failure(response, f"upload a file for {room_id}")
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": message.body,
+            "filename": message.body,
+            "info": {"mimetype": mimetype, "size": len(data)},
+            # In a direct room, the text sent with the file has pinged the member already.
+            "m.mentions": {"user_ids": [message.mention]} if message.mention else {},
+        }
+        if encrypted:
+            assert keys is not None
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        if message.reply_to_event_id:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to_event_id}}
+        content[MARKER] = message.transaction_id
+        return content
+
+    def _is_encrypted(self, room_id: str) -> bool:
+        """Whether nio encrypts what it sends to the room (it was loaded before)."""
+        room = self.client.rooms.get(room_id)
+        return room is not None and bool(room.encrypted)
+
+    async def _pinned_in(
+        self, room_id: str, message: delivery.Pending
+    ) -> delivery.PinnedMessage | None:
+        """The pinned message this version edits: none for the first version, or when
+        the meeting has moved to another room (an event there cannot be edited here)."""
+        if message.pin_key is None:
+            return None
+        pinned = await delivery.pinned_message(self.ctx, message.pin_key)
+        return pinned if pinned is not None and pinned.room_id == room_id else None
+
+    async def _skip_superseded(self, message: delivery.Pending) -> bool:
+        """Settle, without sending it, a version of a pinned message that a newer one has
+        overtaken. If it may have been sent as the first version before a crash (an
+        attempt was recorded and no first version is), it is looked for in the room:
+        found, it is pinned and recorded, so the newer version edits it rather than
+        pinning a second message."""
+        newer = await delivery.newer_version(self.ctx, message)
+        if newer is None:
+            return False
+        if message.first_attempt_at is not None:
+            room_id = await self._room_of(message)
+            if room_id is not None and await self._pinned_in(room_id, message) is None:
+                found = await self._find_sent(room_id, message.transaction_id)
+                if found is not None:
+                    log.info("Outbox message %s was sent before, as %s", message.id, found)
+                    await self._pin(room_id, found)
+                    await delivery.mark_delivered(self.ctx, message.id, found, pinned_in=room_id)
+                    return True
+        await delivery.mark_superseded(self.ctx, message.id, newer)
+        log.info("Outbox message %s is not sent: message %s replaces it", message.id, newer)
+        return True
+
+    async def _pin(self, room_id: str, event_id: str) -> None:
+        """Add the event to the room's pinned messages, keeping the others. Without the
+        power to pin, the message stays sent, unpinned (a warning says so).
+
+        Read, then written: a pin someone adds in between is lost. The bot pins rarely
+        (once per meeting), and a moderator can pin again."""
+        current = await self.client.room_get_state_event(room_id, PINNED_EVENTS)
+        pinned: list[str] = []
+        if isinstance(current, RoomGetStateEventResponse):
+            if "errcode" in current.content:  # nio passes some errors (403) as content
+                raise DeliveryFailure(
+                    f"read the pinned events of {room_id}: {current.content.get('errcode')}"
+                )
+            pinned = [e for e in current.content.get("pinned", []) if isinstance(e, str)]
+        elif current.status_code != "M_NOT_FOUND":  # M_NOT_FOUND: nothing pinned yet
+            raise failure(current, f"read the pinned events of {room_id}")
+        if event_id in pinned:
+            return
+        response = await self.client.room_put_state(
+            room_id, PINNED_EVENTS, {"pinned": [*pinned, event_id]}
+        )
+        if isinstance(response, RoomPutStateResponse):
+            return
+        if response.status_code == "M_FORBIDDEN":
+            log.warning(
+                "I may not pin messages in %s (%s): %s is sent but not pinned. Give me the "
+                "power to change the room's pinned messages.",
+                room_id,
+                response.message,
+                event_id,
+            )
+            return
+        raise failure(response, f"pin {event_id} in {room_id}")
 
     async def _send_ballot(self, message: delivery.Pending) -> bool:
         room_id = await self.direct.room_for(message.destination)
@@ -334,3 +507,21 @@ def build_content(
     if with_marker:
         content[MARKER] = message.transaction_id
     return content
+
+
+def edit_content(content: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The content that replaces ``event_id`` with ``content`` (an ``m.replace`` edit):
+    the new content in ``m.new_content``, and a fallback marked "* " for clients without
+    edits. Nobody is pinged again (``m.mentions`` lists only new mentions, and a
+    pinned message's versions mention the same people)."""
+    new = {key: value for key, value in content.items() if key not in (MARKER, "m.relates_to")}
+    edit = dict(new)
+    edit["body"] = f"* {new['body']}"
+    if "formatted_body" in new:
+        edit["formatted_body"] = f"* {new['formatted_body']}"
+    edit["m.mentions"] = {}
+    edit["m.new_content"] = new
+    edit["m.relates_to"] = {"rel_type": "m.replace", "event_id": event_id}
+    if MARKER in content:
+        edit[MARKER] = content[MARKER]
+    return edit

@@ -11,12 +11,19 @@ state goes through here, one transaction each, so the rules are testable without
   is permanent (an unknown user), the message is given up and the recipient's
   secretaries are told by direct message;
 - a member who blocks invitations is told once in their assemblies' rooms to open a
-  direct message with the bot; their direct messages wait until a direct room exists.
+  direct message with the bot; their direct messages wait until a direct room exists;
+- a message to a meeting (``meeting:12``) goes to the meeting's room as it is when sent,
+  and waits while there is none (a Thing's room is made after the Thing is called);
+- a message with a ``pin_key`` is one version of a message kept pinned in its room: the
+  first version sent is pinned (its event recorded in MatrixState ``pinned:<key>``),
+  later ones edit it, and a version overtaken by a newer one before it went out is
+  skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 from collections.abc import Callable
@@ -24,10 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmony_matrix.constitution.scheduling import MeetingKind
 from harmony_matrix.i18n import _
+from harmony_matrix.services.announcements import meeting_of_destination
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.membership import GENERAL_SECRETARY, member_ids, office_holders
 from harmony_matrix.services.records import direct_message, enqueue
@@ -35,6 +44,9 @@ from harmony_matrix.storage.models import (
     Assembly,
     AssemblyMembership,
     DirectRoom,
+    MatrixState,
+    Meeting,
+    MeetingAssembly,
     OutboxMessage,
     Person,
     Role,
@@ -46,6 +58,16 @@ log = logging.getLogger(__name__)
 REPORT_PREFIX = "undelivered:"
 #: A member who blocks invitations is asked again (their direct room is tried again) daily.
 BLOCKED_RETRY = timedelta(days=1)
+#: A meeting's message waiting for the meeting's room looks again this often...
+ROOM_WAIT_POLL = timedelta(seconds=30)
+#: ...and is given up (and reported) when the meeting has had no room this long.
+ROOM_WAIT_LIMIT = timedelta(days=7)
+#: Why such a message waits (its ``last_error``).
+WAITING_FOR_ROOM = "waiting for the meeting's room"
+#: MatrixState names of pinned messages: this prefix and the message's ``pin_key``.
+PINNED_PREFIX = "pinned:"
+#: The longest MatrixState name (the column's size).
+STATE_NAME_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -88,10 +110,22 @@ class Pending:
     attempts: int
     created_at: datetime
     transaction_id: str
+    #: One version of a message kept pinned in its room (see ``OutboxMessage.pin_key``).
+    pin_key: str | None = None
+    #: A file, sent as ``m.file`` with ``body`` as its name.
+    attachment: bytes | None = field(default=None, repr=False)
+    attachment_type: str | None = None
+    #: Set when an attempt may have reached the homeserver (see :func:`attempt_started`).
+    first_attempt_at: datetime | None = None
 
     @property
     def is_ballot(self) -> bool:
         return self.voting_right_id is not None
+
+    @property
+    def meeting_id(self) -> int | None:
+        """The meeting whose room the message is for (``meeting:12``), if it is one's."""
+        return None if self.is_direct else meeting_of_destination(self.destination)
 
 
 def transaction_id(message: OutboxMessage) -> str:
@@ -120,6 +154,10 @@ def pending_of(message: OutboxMessage) -> Pending:
         attempts=message.attempts or 0,
         created_at=message.created_at,
         transaction_id=transaction_id(message),
+        pin_key=message.pin_key,
+        attachment=message.attachment,
+        attachment_type=message.attachment_type,
+        first_attempt_at=message.first_attempt_at,
     )
 
 
@@ -171,9 +209,15 @@ def needs_lookup(created_at: datetime, now: datetime) -> bool:
     return now - created_at > timedelta(hours=23)
 
 
-async def mark_delivered(ctx: ServiceContext, outbox_id: int, event_id: str) -> None:
+async def mark_delivered(
+    ctx: ServiceContext, outbox_id: int, event_id: str, *, pinned_in: str | None = None
+) -> None:
     """The homeserver accepted the message as ``event_id``. (Ballot messages are confirmed
-    with ``ballot_delivery.confirm_ballot_message``; then :func:`record_event_id`.)"""
+    with ``ballot_delivery.confirm_ballot_message``; then :func:`record_event_id`.)
+
+    ``pinned_in``: the message is the first version of its ``pin_key``, pinned in that
+    room; later versions edit ``event_id`` (recorded in the same transaction, so a crash
+    cannot leave a delivered first version that later ones do not know)."""
     async with ctx.transaction() as session:
         message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
         if message is None or message.voting_right_id is not None:
@@ -186,6 +230,21 @@ async def mark_delivered(ctx: ServiceContext, outbox_id: int, event_id: str) -> 
         if message.first_attempt_at is None:
             message.first_attempt_at = message.sent_at
         message.next_attempt_at = None
+        if pinned_in is not None:
+            if message.pin_key is None:
+                raise ValueError("only a message with a pin_key is pinned")
+            await _set_pinned(session, message.pin_key, PinnedMessage(pinned_in, event_id))
+
+
+async def attempt_started(ctx: ServiceContext, outbox_id: int) -> None:
+    """Record that a message is about to be sent (for the first version of a pinned
+    message: if it is overtaken by a newer version after a crash, the bot then knows to
+    look for it in the room, since it may be the one to edit). Other messages need no
+    such record (see :func:`needs_lookup`)."""
+    async with ctx.transaction() as session:
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is not None and message.first_attempt_at is None:
+            message.first_attempt_at = ctx.now()
 
 
 async def record_event_id(ctx: ServiceContext, outbox_id: int, event_id: str) -> None:
@@ -357,6 +416,147 @@ async def invites_blocked(ctx: ServiceContext, matrix_id: str, bot_id: str) -> i
                 mention=person.matrix_id,
             )
         return queued
+
+
+async def room_of_meeting(ctx: ServiceContext, meeting_id: int) -> str | None:
+    """The room a meeting's messages go to now: its own (a Thing's, made by the bot after
+    the Thing is called), else, for an Assembly Moot, its assembly's room. None while
+    there is none (and for a meeting that does not exist)."""
+    async with ctx.transaction() as session:
+        meeting = await session.get(Meeting, meeting_id)
+        if meeting is None:
+            return None
+        if meeting.matrix_room_id is not None or meeting.kind is not MeetingKind.ASSEMBLY_MOOT:
+            return meeting.matrix_room_id
+        return await session.scalar(
+            select(Assembly.matrix_room_id)
+            .join(MeetingAssembly, MeetingAssembly.assembly_id == Assembly.id)
+            .where(MeetingAssembly.meeting_id == meeting_id)
+            .order_by(Assembly.id)
+            .limit(1)
+        )
+
+
+async def wait_for_room(
+    ctx: ServiceContext,
+    outbox_id: int,
+    *,
+    poll: timedelta = ROOM_WAIT_POLL,
+    limit: timedelta = ROOM_WAIT_LIMIT,
+) -> Outcome:
+    """The message's meeting has no room yet: look again after ``poll``, without counting
+    a failed attempt (nothing failed). Given up, and reported, once it has waited
+    ``limit`` since it was queued."""
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.failed_at is not None:
+            return Outcome.GAVE_UP
+        if message.sent_at is not None:
+            return Outcome.RETRY
+        message.last_error = WAITING_FOR_ROOM
+        if now - message.created_at >= limit:
+            await _give_up(session, ctx, message, f"{WAITING_FOR_ROOM} since {message.created_at}")
+            return Outcome.GAVE_UP
+        message.next_attempt_at = now + poll
+        return Outcome.RETRY
+
+
+async def let_earlier_go_first(ctx: ServiceContext, outbox_id: int) -> bool:
+    """Keep a meeting's messages in the order they were queued when its room appears.
+
+    If earlier messages to the same meeting still wait for the room, they are made due
+    now, and this one is put back (due now too, not a failed attempt): True, do not send
+    it yet; the next pass sends them all in order. (An earlier message that fails once
+    the room exists no longer waits for the room, and holds nothing back.)"""
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.sent_at is not None or message.failed_at is not None:
+            return False
+        waiting = list(
+            await session.scalars(
+                select(OutboxMessage).where(
+                    _unsettled(),
+                    OutboxMessage.destination == message.destination,
+                    OutboxMessage.id < message.id,
+                    OutboxMessage.last_error == WAITING_FOR_ROOM,
+                )
+            )
+        )
+        if not waiting:
+            return False
+        for earlier in waiting:
+            if earlier.next_attempt_at is not None and earlier.next_attempt_at > now:
+                earlier.next_attempt_at = now
+        message.next_attempt_at = now
+        return True
+
+
+@dataclass(frozen=True)
+class PinnedMessage:
+    """The event that holds the pinned message of a ``pin_key``, and its room."""
+
+    room_id: str
+    event_id: str
+
+
+def pin_state_name(pin_key: str) -> str:
+    """The MatrixState name under which a pinned message is recorded: ``pinned:<key>``
+    (a key too long for the column is replaced by its hash)."""
+    name = f"{PINNED_PREFIX}{pin_key}"
+    if len(name) <= STATE_NAME_LIMIT:
+        return name
+    return f"{PINNED_PREFIX}{hashlib.sha256(pin_key.encode()).hexdigest()}"[:STATE_NAME_LIMIT]
+
+
+async def pinned_message(ctx: ServiceContext, pin_key: str) -> PinnedMessage | None:
+    """The event the versions of ``pin_key`` edit, if one was sent and recorded."""
+    async with ctx.transaction() as session:
+        row = await session.get(MatrixState, pin_state_name(pin_key))
+        if row is None:
+            return None
+        value = json.loads(row.value)
+        return PinnedMessage(room_id=value["room_id"], event_id=value["event_id"])
+
+
+async def _set_pinned(session: AsyncSession, pin_key: str, pinned: PinnedMessage) -> None:
+    # The room is kept with the event: a message in another room (the meeting moved to a
+    # new room) cannot be edited, so a version there starts a new pinned message.
+    value = json.dumps({"room_id": pinned.room_id, "event_id": pinned.event_id})
+    name = pin_state_name(pin_key)
+    row = await session.get(MatrixState, name, with_for_update=True)
+    if row is None:
+        session.add(MatrixState(name=name, value=value))
+    else:
+        row.value = value
+
+
+async def newer_version(ctx: ServiceContext, message: Pending) -> int | None:
+    """The newest version queued after this one of the same pinned message (not given
+    up), if there is one: this version then need not be sent."""
+    if message.pin_key is None:
+        return None
+    async with ctx.transaction() as session:
+        return await session.scalar(
+            select(func.max(OutboxMessage.id)).where(
+                OutboxMessage.pin_key == message.pin_key,
+                OutboxMessage.id > message.id,
+                OutboxMessage.failed_at.is_(None),
+            )
+        )
+
+
+async def mark_superseded(ctx: ServiceContext, outbox_id: int, newer_id: int) -> None:
+    """A version of a pinned message overtaken by a newer one before it was sent: settled
+    as delivered without being sent (and without an event)."""
+    async with ctx.transaction() as session:
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.sent_at is not None or message.failed_at is not None:
+            return
+        message.sent_at = ctx.now()
+        message.next_attempt_at = None
+        message.last_error = f"not sent: superseded by outbox message {newer_id}"
 
 
 async def direct_room(ctx: ServiceContext, matrix_id: str) -> str | None:
