@@ -20,6 +20,9 @@ from typing import Any
 
 #: Secretaries' level: Matrix clients show 50 as "Moderator".
 MODERATOR = 50
+#: What sending needs in a closed room (Matrix clients show 100 as "Admin"), or more if
+#: someone other than the bot has 100.
+CLOSED = 100
 #: What a muted person would need to speak: mute below the lowest of these.
 MESSAGE_TYPES = ("m.room.message", "m.room.encrypted", "m.sticker", "m.reaction")
 #: The level the bot set for a user, and the explicit level they had before (None: none).
@@ -102,10 +105,13 @@ class PowerLevels:
         return self.level(user_id) >= _int(self.content.get("invite"), 0)
 
     def mute_level(self) -> int:
+        return min(self.event_level(kind) for kind in ("", *MESSAGE_TYPES)) - 1
+
+    def event_level(self, event_type: str) -> int:
+        """What sending a (non-state) event of this type needs; "" for any other type."""
         events = self.content.get("events") or {}
-        needed = [_int(self.content.get("events_default"), 0)]
-        needed += [_int(events[kind], needed[0]) for kind in MESSAGE_TYPES if kind in events]
-        return min(needed) - 1
+        default = _int(self.content.get("events_default"), 0)
+        return _int(events[event_type], default) if event_type in events else default
 
 
 @dataclass(frozen=True)
@@ -185,3 +191,45 @@ def _may_change(bot_level: float, old: int | None, new: int | None) -> bool:
     if old is not None and old >= bot_level:
         return False
     return new is None or new <= bot_level
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A room closed to new messages: only the bot may still post."""
+
+    #: The new power-levels content; None when the room is closed already.
+    content: dict[str, Any] | None
+    #: People who could still post, since the bot does not outrank them (a creator).
+    still_speaking: list[str]
+
+
+def close_levels(levels: PowerLevels, bot: str) -> Closing:
+    """Sending any event (a message, a reaction, a redaction) needs more than anyone but
+    the bot has; members keep their levels, so they stay and read the record."""
+    others = [
+        _int(value, levels.users_default) for user, value in levels.users.items() if user != bot
+    ]
+    highest = max([levels.users_default, *others])
+    bot_level = levels.level(bot)
+    # Never above the bot: it could not set a level it does not have, nor post after.
+    needed = int(min(max(CLOSED, highest + 1), bot_level))
+    still_speaking = sorted(
+        {creator for creator in levels.creators if creator != bot}
+        | {
+            user
+            for user, value in levels.users.items()
+            if user != bot and user not in levels.creators and _int(value, 0) >= needed
+        }
+    )
+    closed = all(levels.event_level(kind) >= needed for kind in ("", *MESSAGE_TYPES))
+    if closed:
+        return Closing(None, still_speaking)
+    events = dict(levels.content.get("events") or {})
+    for kind in MESSAGE_TYPES:
+        events[kind] = max(needed, _int(events.get(kind), 0))
+    content = {
+        **levels.content,
+        "events_default": max(needed, _int(levels.content.get("events_default"), 0)),
+        "events": events,
+    }
+    return Closing(content, still_speaking)

@@ -1,4 +1,5 @@
-"""Matrix kept in step with the member register: the party's Space and a room per assembly.
+"""Matrix kept in step with the member register: the party's Space, a room per assembly
+and a room per Thing (closed to new messages once the Thing has finished).
 
 :class:`RoomKeeper` reads what the register wants (services/rooms.py) and each room's
 state over the REST API (never nio's sync-fed ``client.rooms``, which lags behind rooms
@@ -26,7 +27,7 @@ from nio import (
     RoomPutStateError,
 )
 
-from harmony_matrix.bot.power import LevelChange, SetByBot, plan_levels
+from harmony_matrix.bot.power import LevelChange, SetByBot, close_levels, plan_levels
 from harmony_matrix.bot.room_state import (
     ENCRYPTION,
     JOIN_RULES,
@@ -39,7 +40,7 @@ from harmony_matrix.bot.room_state import (
 )
 from harmony_matrix.services import rooms
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.services.rooms import AssemblyRoom, RoomsPlan
+from harmony_matrix.services.rooms import PlannedRoom, RoomKind, RoomsPlan
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ INVITE_BLOCKED = "M_INVITE_BLOCKED"
 #: The name of the Space in reports, where an assembly's slug would be.
 SPACE = rooms.SPACE
 #: Only moderators (and secretaries) invite into rooms the bot creates: the Space's
-#: membership is the register, and public assemblies' rooms trust it.
+#: membership is the register, and public assemblies' rooms trust it. A member from
+#: outside a Thing's assemblies who may take part asks a moderator for an invite.
 CREATED_ROOM_LEVELS = {"invite": 50}
 #: Nobody posts in the Space itself; it only lists rooms.
 CREATED_SPACE_LEVELS = {"invite": 50, "events_default": 100}
@@ -75,7 +77,7 @@ class Problem(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RoomProblem:
-    #: The assembly's slug, or "space".
+    #: The assembly's slug, the meeting's ID ("M-12"), or "space".
     owner: str
     room_id: str
     problem: Problem
@@ -105,7 +107,7 @@ class PowerChange:
 
 @dataclass
 class ReconcileReport:
-    #: (owner, room ID) of each room made: the Space or an assembly's.
+    #: (owner, room ID) of each room made: the Space, an assembly's or a meeting's.
     created: list[tuple[str, str]] = field(default_factory=list)
     #: (owner, room ID, user ID) of each invite sent.
     invited: list[tuple[str, str, str]] = field(default_factory=list)
@@ -117,6 +119,8 @@ class ReconcileReport:
     problems: list[RoomProblem] = field(default_factory=list)
     #: (owner, old room ID, new room ID) of upgraded rooms followed.
     followed: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (owner, room ID) of meeting rooms closed to new messages.
+    closed: list[tuple[str, str]] = field(default_factory=list)
     #: Reconcile again then: a suspension or a role starts or ends.
     next_change_at: datetime | None = None
 
@@ -131,6 +135,7 @@ class ReconcileReport:
                 self.state_changes,
                 self.problems,
                 self.followed,
+                self.closed,
             )
         )
 
@@ -142,6 +147,7 @@ class ReconcileReport:
         self.state_changes += other.state_changes
         self.problems += other.problems
         self.followed += other.followed
+        self.closed += other.closed
         self.next_change_at = other.next_change_at
 
     def summary(self) -> str:
@@ -150,14 +156,15 @@ class ReconcileReport:
             f"rooms: {len(self.created)} created, {len(self.invited)} invites sent, "
             f"{len(self.invite_failures)} invites failed, {len(self.power_changes)} power "
             f"changes, {len(self.state_changes)} other state events, {len(self.problems)} "
-            f"new problems, {len(self.followed)} upgrades followed; next change at "
+            f"new problems, {len(self.followed)} upgrades followed, {len(self.closed)} "
+            f"rooms closed; next change at "
             f"{self.next_change_at.isoformat() if self.next_change_at else 'none'}"
         )
 
 
 class RoomKeeper:
-    """Builds and keeps the Space and the assembly rooms; safe to call from several tasks
-    (one reconcile at a time)."""
+    """Builds and keeps the Space, the assembly rooms and the meeting rooms; safe to call
+    from several tasks (one reconcile at a time)."""
 
     def __init__(
         self,
@@ -180,6 +187,9 @@ class RoomKeeper:
         self._reported: set[tuple[str, str, Problem]] = set()
         #: Upgraded rooms the bot could not join (reported once).
         self._join_failed: set[str] = set()
+        #: Finished meetings' rooms seen closed: not read again (there are ever more of
+        #: them); an upgrade of one still arrives as a tombstone in the sync.
+        self._seen_closed: set[str] = set()
 
     @property
     def bot(self) -> str:
@@ -201,9 +211,9 @@ class RoomKeeper:
     async def follow_tombstone(
         self, room_id: str, replacement_room: str, via: list[str]
     ) -> ReconcileReport:
-        """The Space or an assembly's room was upgraded (an ``m.room.tombstone``): join the
-        new room, keep its ID, link it into the Space and bring it in line. A room that is
-        not the party's is ignored (an empty report)."""
+        """The Space, an assembly's or a meeting's room was upgraded (an
+        ``m.room.tombstone``): join the new room, keep its ID, link it into the Space and
+        bring it in line. A room that is not the party's is ignored (an empty report)."""
         owner = await rooms.owner_of(self.ctx, room_id)
         if owner is None:
             return ReconcileReport()
@@ -230,26 +240,32 @@ class RoomKeeper:
             tombstones.append(
                 (SPACE, space.room_id, space.replacement, [_server(space.replaced_by)])
             )
-        for assembly in plan.assemblies:
-            room_id = assembly.room_id or await self._create_room(
-                assembly, space_id, report, problems
-            )
+        for planned in plan.rooms:
+            if planned.room_id in self._seen_closed:
+                continue
+            room_id = planned.room_id
+            if room_id is None and not planned.closed:
+                room_id = await self._create_room(planned, space_id, report, problems)
             if room_id is None:
                 continue
-            state = await self._state(assembly.slug, room_id, report, problems)
+            state = await self._state(planned.owner, room_id, report, problems)
             if state is None:
                 continue
             if state.replacement:
                 via = [_server(state.replaced_by)]
-                tombstones.append((assembly.slug, room_id, state.replacement, via))
+                tombstones.append((planned.owner, room_id, state.replacement, via))
                 continue
             if space is not None:
-                await self._link(assembly.slug, space, state, report, problems)
-            await self._join_rules(assembly, space_id, state, report, problems)
+                await self._link(planned.owner, space, state, report, problems)
+            await self._join_rules(planned, space_id, state, report, problems)
+            if planned.closed:
+                # Levels are left as they are: the bot's marks wait, and nobody new comes.
+                await self._close(planned, state, report, problems)
+                continue
             levels[room_id] = await self._power(
-                assembly.slug, state, plan, assembly, levels.get(room_id, {}), report, problems
+                planned.owner, state, plan, planned, levels.get(room_id, {}), report, problems
             )
-            await self._invite(assembly.slug, state, assembly.members, report, problems)
+            await self._invite(planned.owner, state, planned.members, report, problems)
         if space is not None:
             await self._invite(SPACE, space, plan.people, report, problems)
 
@@ -329,34 +345,38 @@ class RoomKeeper:
 
     async def _create_room(
         self,
-        assembly: AssemblyRoom,
+        planned: PlannedRoom,
         space_id: str | None,
         report: ReconcileReport,
         problems: set[tuple[str, str, Problem]],
     ) -> str | None:
         initial: list[dict[str, Any]] = [
-            {"type": JOIN_RULES, "state_key": "", "content": _join_rules(assembly, space_id, True)}
+            {"type": JOIN_RULES, "state_key": "", "content": _join_rules(planned, space_id, True)}
         ]
         if self.encrypt:
             initial.append({"type": ENCRYPTION, "state_key": "", "content": {"algorithm": MEGOLM}})
         if space_id:
             initial.append({"type": SPACE_PARENT, "state_key": space_id, "content": self._parent()})
         response = await self.client.room_create(
-            name=assembly.name,
-            topic=assembly.topic or None,
+            name=planned.name,
+            topic=planned.topic or None,
             preset=RoomPreset.private_chat,
             initial_state=initial,
             power_level_override=CREATED_ROOM_LEVELS,
         )
         if isinstance(response, RoomCreateError):
-            self._problem(report, problems, assembly.slug, "", Problem.CREATE_FAILED, str(response))
+            self._problem(report, problems, planned.owner, "", Problem.CREATE_FAILED, str(response))
             return None
-        if not await rooms.record_assembly_room(self.ctx, assembly.assembly_id, response.room_id):
+        if planned.kind is RoomKind.MEETING:
+            stored = await rooms.record_meeting_room(self.ctx, planned.owner_id, response.room_id)
+        else:
+            stored = await rooms.record_assembly_room(self.ctx, planned.owner_id, response.room_id)
+        if not stored:
             # A secretary linked a room meanwhile: theirs wins, ours is dropped.
             await self.client.room_leave(response.room_id)
             return None
-        report.created.append((assembly.slug, response.room_id))
-        log.info("created room %s for assembly %s", response.room_id, assembly.slug)
+        report.created.append((planned.owner, response.room_id))
+        log.info("created room %s for %s %s", response.room_id, planned.kind, planned.owner)
         return response.room_id
 
     def _parent(self) -> dict[str, Any]:
@@ -394,28 +414,54 @@ class RoomKeeper:
 
     async def _join_rules(
         self,
-        assembly: AssemblyRoom,
+        planned: PlannedRoom,
         space_id: str | None,
         room: RoomState,
         report: ReconcileReport,
         problems: set[tuple[str, str, Problem]],
     ) -> None:
-        if _join_rules_fit(assembly, space_id, room):
+        if _join_rules_fit(planned, space_id, room):
             return
         if not room.power.may_send_state(self.bot, JOIN_RULES):
             self._problem(
-                report, problems, assembly.slug, room.room_id, Problem.CANNOT_SET_JOIN_RULES
+                report, problems, planned.owner, room.room_id, Problem.CANNOT_SET_JOIN_RULES
             )
             return
-        content = _join_rules(assembly, space_id, room.allows_restricted_joins)
-        await self._put(report, assembly.slug, room.room_id, JOIN_RULES, content)
+        content = _join_rules(planned, space_id, room.allows_restricted_joins)
+        await self._put(report, planned.owner, room.room_id, JOIN_RULES, content)
+
+    async def _close(
+        self,
+        planned: PlannedRoom,
+        room: RoomState,
+        report: ReconcileReport,
+        problems: set[tuple[str, str, Problem]],
+    ) -> None:
+        """A finished meeting's room: the record stays readable, only the bot posts."""
+        closing = close_levels(room.power, self.bot)
+        if closing.still_speaking:
+            detail = " ".join(closing.still_speaking)
+            self._problem(report, problems, planned.owner, room.room_id, Problem.OUTRANKED, detail)
+        if closing.content is None:
+            if not closing.still_speaking:
+                self._seen_closed.add(room.room_id)
+            return
+        if not room.power.may_send_state(self.bot, POWER_LEVELS) or not await self._put(
+            None, planned.owner, room.room_id, POWER_LEVELS, closing.content
+        ):
+            self._problem(
+                report, problems, planned.owner, room.room_id, Problem.CANNOT_SET_POWER_LEVELS
+            )
+            return
+        report.closed.append((planned.owner, room.room_id))
+        log.info("closed room %s of %s to new messages", room.room_id, planned.owner)
 
     async def _power(
         self,
         owner: str,
         room: RoomState,
         plan: RoomsPlan,
-        assembly: AssemblyRoom,
+        planned: PlannedRoom,
         set_by_bot: SetByBot,
         report: ReconcileReport,
         problems: set[tuple[str, str, Problem]],
@@ -423,7 +469,7 @@ class RoomKeeper:
         wanted = plan_levels(
             room.power,
             self.bot,
-            moderators=assembly.moderators,
+            moderators=planned.moderators,
             muted=plan.muted,
             set_by_bot=set_by_bot,
         )
@@ -520,19 +566,18 @@ class RoomKeeper:
         if owner != SPACE and plan.space_id:
             await self._put(report, SPACE, plan.space_id, SPACE_CHILD, {}, old)
         elif owner == SPACE:
-            for assembly in plan.assemblies:
-                if assembly.room_id:
-                    await self._put(report, assembly.slug, assembly.room_id, SPACE_PARENT, {}, old)
+            self._seen_closed.clear()  # closed rooms are linked into the new Space too
+            for planned in plan.rooms:
+                if planned.room_id:
+                    await self._put(report, planned.owner, planned.room_id, SPACE_PARENT, {}, old)
 
 
 def _server(user_id: str) -> str:
     return user_id.partition(":")[2]
 
 
-def _join_rules(
-    assembly: AssemblyRoom, space_id: str | None, restricted_ok: bool
-) -> dict[str, Any]:
-    if assembly.private or not space_id or not restricted_ok:
+def _join_rules(planned: PlannedRoom, space_id: str | None, restricted_ok: bool) -> dict[str, Any]:
+    if planned.private or not space_id or not restricted_ok:
         return {"join_rule": "invite"}
     return {
         "join_rule": "restricted",
@@ -540,11 +585,11 @@ def _join_rules(
     }
 
 
-def _join_rules_fit(assembly: AssemblyRoom, space_id: str | None, room: RoomState) -> bool:
+def _join_rules_fit(planned: PlannedRoom, space_id: str | None, room: RoomState) -> bool:
     """Private: invite-only (knocking, which still needs an invite, is fine). Public:
     joinable by the Space's members (a room a secretary made public stays public)."""
     rule = room.join_rules.get("join_rule")
-    if assembly.private or not space_id or not room.allows_restricted_joins:
+    if planned.private or not space_id or not room.allows_restricted_joins:
         return rule in {"invite", "knock"}
     if rule == "public":
         return True

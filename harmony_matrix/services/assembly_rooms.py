@@ -81,8 +81,8 @@ async def link_room(ctx: ServiceContext, actor: str | None, slug: str, room_id: 
     """Make ``room_id`` the assembly's room (a room is an assembly's at most).
 
     A secretary of the assembly or the General Secretary (None: the operator) may; a
-    room that is already another assembly's is refused. The assembly's earlier room, if
-    any, is no longer its room.
+    room that is already another assembly's, or a meeting's own, is refused. The
+    assembly's earlier room, if any, is no longer its room.
     """
     now = ctx.now()
     async with ctx.transaction() as session:
@@ -96,6 +96,18 @@ async def link_room(ctx: ServiceContext, actor: str | None, slug: str, room_id: 
                     "This room is already the room of %(assembly)s; a room belongs to one "
                     "assembly only.",
                     assembly=holder.name,
+                )
+            )
+        meeting_id = await session.scalar(
+            select(Meeting.id).where(Meeting.matrix_room_id == room_id).limit(1)
+        )
+        if meeting_id is not None:
+            # Its Thing's commands, record and closing would mix with the assembly's.
+            raise RuleViolation(
+                _(
+                    "This room is the room of meeting %(ref)s; an assembly needs a room "
+                    "of its own.",
+                    ref=meeting_ref(meeting_id),
                 )
             )
         previous = assembly.matrix_room_id

@@ -8,15 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harmony_matrix.bot.power import (
+    CLOSED,
+    MESSAGE_TYPES,
     MODERATOR,
     LevelChange,
     PowerLevels,
+    close_levels,
     plan_levels,
     room_creators,
 )
 from harmony_matrix.bot.room_state import parse_state
 from harmony_matrix.bot.rooms import _join_rules_fit
-from harmony_matrix.services.rooms import AssemblyRoom
+from harmony_matrix.services.rooms import PlannedRoom, RoomKind
 
 BOT = "@harmony:hs"
 ANA = "@ana:hs"
@@ -159,8 +162,10 @@ def test_register_levels_hold_and_a_second_plan_is_silent(users, moderators, mut
     assert final == {u: v for u, v in users.items() if u not in creators}
 
 
-def room(private: bool) -> AssemblyRoom:
-    return AssemblyRoom(1, "owg", "OWG", "", private, "!r", frozenset(), frozenset())
+def room(private: bool) -> PlannedRoom:
+    return PlannedRoom(
+        RoomKind.ASSEMBLY, 1, "owg", "OWG", "", private, "!r", frozenset(), frozenset()
+    )
 
 
 def state(join_rules: dict, version: str = "12"):
@@ -214,3 +219,52 @@ def test_parse_state_reads_members_links_and_tombstones():
     assert list(parsed.parents) == ["!s"]
     assert parsed.replacement == "!new" and parsed.replaced_by == BRYN
     assert parsed.creators == {BOT}
+
+
+# -- a finished meeting's room, closed to new messages --------------------------------
+
+
+def may_post(pl: PowerLevels, user: str) -> bool:
+    """Whether ``user`` may send any message-like event (or any other event)."""
+    return any(pl.level(user) >= pl.event_level(kind) for kind in ("", *MESSAGE_TYPES))
+
+
+def test_a_closed_room_lets_only_the_bot_post_and_keeps_everyone():
+    pl = levels({ANA: MODERATOR, IRIS: -1}, events={"m.room.message": 0, "m.room.name": 50})
+    closing = close_levels(pl, BOT)
+    assert closing.content is not None and closing.still_speaking == []
+    closed = PowerLevels.from_state(closing.content, create())
+    assert closed.users == {ANA: MODERATOR, IRIS: -1}  # nobody removed or demoted
+    assert closed.event_level("") == CLOSED
+    assert all(closed.event_level(kind) == CLOSED for kind in MESSAGE_TYPES)
+    assert closed.state_level("m.room.name") == 50  # other rules kept
+    assert may_post(closed, BOT) and not may_post(closed, ANA) and not may_post(closed, BRYN)
+    assert close_levels(closed, BOT).content is None  # closed already: nothing to send
+
+
+def test_a_room_where_someone_else_has_100_closes_above_them_if_the_bot_can():
+    pl = levels({BRYN: 100})
+    closed = PowerLevels.from_state(close_levels(pl, BOT).content, create())
+    assert not may_post(closed, BRYN) and may_post(closed, BOT)
+    # A room where the bot is not a creator: it cannot go above its own 100.
+    old = PowerLevels.from_state({"users": {BOT: 100, BRYN: 100}}, create("10"))
+    closing = close_levels(old, BOT)
+    assert closing.still_speaking == [BRYN]
+    assert closing.content is not None and closing.content["events_default"] == 100
+    # Another creator always keeps the floor.
+    shared = PowerLevels.from_state({"users": {}}, create("12", BOT, [ANA]))
+    assert close_levels(shared, BOT).still_speaking == [ANA]
+
+
+@given(
+    st.dictionaries(st.sampled_from([ANA, BRYN, IRIS, "@x:hs"]), st.integers(-10, 99), max_size=4),
+    st.integers(-5, 99),
+    st.dictionaries(st.sampled_from(MESSAGE_TYPES), st.integers(-5, 150), max_size=4),
+)
+def test_after_closing_nobody_but_the_bot_posts(users, default, events):
+    pl = levels(users, users_default=default, events=events)
+    closing = close_levels(pl, BOT)
+    closed = pl if closing.content is None else PowerLevels.from_state(closing.content, create())
+    assert may_post(closed, BOT)
+    assert not any(may_post(closed, user) for user in [*users, "@newcomer:hs"])
+    assert dict(closed.users) == users
