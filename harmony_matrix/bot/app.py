@@ -217,6 +217,9 @@ class Bot:
     async def _after_reconcile(self, report: ReconcileReport) -> None:
         if report.changed or report.problems or report.invite_failures:
             log.info("Rooms: %s", report.summary())
+        if report.changed:
+            # A Thing's new room: its announcements have been waiting for it.
+            self.sender.wake()
         for problem in report.problems:
             # The operator or a secretary must act (give the bot power, invite it back):
             # the bot cannot mend these itself, and says so once.

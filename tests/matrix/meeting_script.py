@@ -1,0 +1,88 @@
+"""A meeting run in the chat, as people do it: commands typed in Element by a secretary
+and members, answered by the real bot on a real homeserver. Shared by the whole-meeting
+tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from nio import RoomMessageNotice, RoomMessageText
+from sqlalchemy import select
+
+from harmony_matrix.services import delivery
+from harmony_matrix.storage.models import Meeting
+from tests.matrix.bot_runner import reply_to
+from tests.matrix.member import Member
+
+
+async def say(member: Member, room_id: str, text: str, within: float = 30.0) -> str:
+    """Send a command and return the bot's reply to it (every command gets one)."""
+    event_id = await member.send_text(room_id, text)
+    reply = await reply_to(member, room_id, event_id, within=within)
+    return reply.body
+
+
+async def all_say(members: Iterable[Member], room_id: str, text: str) -> list[str]:
+    return [await say(member, room_id, text) for member in members]
+
+
+def local_time(moment: datetime, timezone: str = "Europe/London") -> tuple[str, str]:
+    """The date and time as ``!schedule`` takes them, in the party's timezone."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")
+
+
+async def latest_meeting(ctx) -> Meeting:
+    async with ctx.transaction() as session:
+        meeting = await session.scalar(select(Meeting).order_by(Meeting.id.desc()).limit(1))
+        assert meeting is not None
+        session.expunge(meeting)
+        return meeting
+
+
+async def direct_room(ctx, matrix_id: str, within: float = 60.0) -> str:
+    deadline = asyncio.get_running_loop().time() + within
+    while (room_id := await delivery.direct_room(ctx, matrix_id)) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"no direct room for {matrix_id}"
+        await asyncio.sleep(0.2)
+    return room_id
+
+
+async def join_direct_room(ctx, member: Member) -> str:
+    room_id = await direct_room(ctx, member.user_id)
+    if room_id not in member.client.rooms:
+        await member.wait_for_invite(room_id, within=60)
+        await member.join(room_id)
+    return room_id
+
+
+async def ballot_link(ctx, member: Member, seen: set[str], within: float = 60.0) -> str:
+    """The signed link of the next ballot message the member has not used yet, read as
+    the member reads it (decrypted, in their direct room); ``seen`` holds the event IDs
+    of ballot messages already used."""
+    room_id = await join_direct_room(ctx, member)
+    event = await member.wait_for(
+        lambda e: isinstance(e, RoomMessageText) and "/vote/" in e.body and e.event_id not in seen,
+        room_id=room_id,
+        within=within,
+    )
+    assert isinstance(event, RoomMessageText)
+    seen.add(event.event_id)
+    word = next(w for w in event.body.split() if "/vote/" in w)
+    return word.rsplit("/vote/", 1)[1]
+
+
+async def announcement(
+    member: Member, room_id: str, contains: str, within: float = 30.0
+) -> RoomMessageText | RoomMessageNotice:
+    """A message of the bot's in the room (not a reply) containing ``contains``."""
+    event = await member.wait_for(
+        lambda e: isinstance(e, RoomMessageText | RoomMessageNotice) and contains in e.body,
+        room_id=room_id,
+        within=within,
+    )
+    assert isinstance(event, RoomMessageText | RoomMessageNotice)
+    return event
