@@ -8,9 +8,16 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from harmony_matrix.constitution.eligibility import Status, is_suspended
-from harmony_matrix.errors import InvalidInput
-from harmony_matrix.i18n import Message, _, available_languages, normalise_language, verbatim
-from harmony_matrix.matrix_ids import normalise_matrix_id
+from harmony_matrix.errors import InvalidInput, NotFound
+from harmony_matrix.i18n import (
+    Message,
+    _,
+    available_languages,
+    list_of,
+    normalise_language,
+    verbatim,
+)
+from harmony_matrix.matrix_ids import check_matrix_id, normalise_matrix_id
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import person_by_matrix_id
 from harmony_matrix.services.membership import GENERAL_SECRETARY
@@ -196,3 +203,57 @@ async def set_language(ctx: ServiceContext, matrix_id: str, code: str) -> str:
             )
             person.language = language
         return language
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """Someone on the register, as a command names them."""
+
+    matrix_id: str
+    display_name: str
+
+
+def _same_name(name: str) -> str:
+    """A display name as compared: any case, any run of spaces."""
+    return " ".join(name.split()).casefold()
+
+
+async def find_person(ctx: ServiceContext, text: str) -> PersonRef:
+    """The person someone means by ``text``: their Matrix ID (@name:server), else their
+    display name in any case if only one person has it.
+
+    InvalidInput when several people have that name (it lists their Matrix IDs, so the
+    asker can give one), NotFound when nobody on the register is called that.
+    """
+    typed = text.strip()
+    if not typed:
+        raise InvalidInput(_("Say who: their Matrix ID, or their name in quotes."))
+    async with ctx.transaction() as session:
+        if typed.startswith("@") and ":" in typed:
+            person = await person_by_matrix_id(session, check_matrix_id(typed))
+            return PersonRef(person.matrix_id, person.display_name)
+        # Compared here rather than in SQL: SQLite's lower() knows only ASCII letters,
+        # and names are often not ASCII ("Chloé").
+        wanted = _same_name(typed)
+        rows = await session.execute(
+            select(Person.matrix_id, Person.display_name).order_by(Person.matrix_id)
+        )
+        found = [PersonRef(mid, name) for mid, name in rows if _same_name(name) == wanted]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InvalidInput(
+            _(
+                "Several people are called “%(name)s”: %(matrix_ids)s. Give the Matrix ID "
+                "of the one you mean.",
+                name=typed,
+                matrix_ids=list_of(person.matrix_id for person in found),
+            )
+        )
+    raise NotFound(
+        _(
+            "Nobody on the party's register is called “%(name)s”. Give their Matrix ID "
+            "(@name:server), or ask a secretary to add them.",
+            name=typed,
+        )
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harmony_matrix.bot.commands.base import Command, Param, Request
 from harmony_matrix.bot.commands.parsing import CommandSet
+from harmony_matrix.bot.commands.quorum_text import say_meeting_quorum
 from harmony_matrix.bot.commands.wording import day, language_name
 from harmony_matrix.bot.replies import Code, Reply, Strong
 from harmony_matrix.i18n import _, _n, list_of, verbatim
@@ -190,45 +191,13 @@ async def assembly_link_command(request: Request) -> Reply:
     return reply
 
 
-def _meeting_quorum(reply: Reply, status: QuorumStatus) -> Reply:
-    reply.say(
-        _n(
-            "%(ref)s: %(count)s person present.",
-            "%(ref)s: %(count)s people present.",
-            status.attendees,
-            ref=status.meeting_ref,
-        )
-    )
-    if not status.assemblies:
-        return reply.say(_("A Party Thing or a Party Conference needs no quorum."))
-    reply.say(
-        Strong(_("Quorum is reached.") if status.reached else _("Quorum is not reached yet."))
-    )
-    return reply.items(
-        _(
-            "%(assembly)s: %(present)s present, %(needed)s needed; reached.",
-            assembly=item.name,
-            present=item.present,
-            needed=item.quorum.needed,
-        )
-        if item.reached
-        else _(
-            "%(assembly)s: %(present)s present, %(needed)s needed; not reached yet.",
-            assembly=item.name,
-            present=item.present,
-            needed=item.quorum.needed,
-        )
-        for item in status.assemblies
-    )
-
-
 async def quorum_command(request: Request) -> Reply:
     found = await assembly_rooms.room_quorum(
         request.ctx, request.event.room_id, request.args.get("ID")
     )
     reply = Reply()
     if isinstance(found, QuorumStatus):
-        return _meeting_quorum(reply, found)
+        return say_meeting_quorum(reply, found)
     reply.say(
         _(
             "No meeting is under way in this room. For a Moot of %(name)s (%(reference)s):",
