@@ -25,7 +25,9 @@ def petition_ref(petition_id: int) -> str:
 
 def parse_ref(prefix: str, text: str) -> int:
     """Accept "M-12", "m12" or "12" for a meeting (prefix "M"), likewise "P-3"."""
-    match = re.fullmatch(rf"(?:{prefix}-?)?([0-9]+)", text.strip(), flags=re.IGNORECASE)
+    # At most nine digits: a longer number is no ID of ours, and would overflow the
+    # database's integer column rather than be "not found".
+    match = re.fullmatch(rf"(?:{prefix}-?)?([0-9]{{1,9}})", text.strip(), flags=re.IGNORECASE)
     if not match:
         raise InvalidInput(
             _(
