@@ -21,6 +21,9 @@ from harmony_matrix.i18n import Message, _, available_languages
 
 ENV_PREFIX = "HARMONY_"
 DEFAULT_DATABASE_URL = "sqlite:///harmony.db"
+#: The moderating rules are posted as one chat message; Matrix events are limited to
+#: 64 KiB, and a room reads a long text badly anyway.
+MAX_MODERATING_RULES = 20_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,38 @@ class PartySettings:
     #: The party's moderating rules, posted in the room when a meeting's debate opens: a
     #: text file (Markdown-free plain text). Empty: Harmony's short default rules.
     moderating_rules_file: str = ""
+
+    def moderating_rules(self) -> str:
+        """The text of the moderating rules file, or "" when none is set (Harmony's
+        default rules are used). Read once, at start-up: a file that cannot be used
+        stops the start with the setting named, rather than a debate opening without
+        its rules."""
+        if not self.moderating_rules_file:
+            return ""
+        setting = "party.moderating_rules_file"
+        path = self.moderating_rules_file
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise _config_error(setting, _("cannot read %(path)s", path=path)) from error
+        try:
+            text = data.decode("utf-8-sig").strip()
+        except UnicodeDecodeError as error:
+            raise _config_error(
+                setting, _("%(path)s is not UTF-8 text; save it as UTF-8", path=path)
+            ) from error
+        if not text:
+            raise _config_error(setting, _("%(path)s is empty", path=path))
+        if len(text) > MAX_MODERATING_RULES:
+            raise _config_error(
+                setting,
+                _(
+                    "%(path)s is too long to post in a chat message (at most %(limit)s characters)",
+                    path=path,
+                    limit=MAX_MODERATING_RULES,
+                ),
+            )
+        return text
 
 
 @dataclass(frozen=True)

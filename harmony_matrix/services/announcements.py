@@ -40,10 +40,13 @@ async def announce(
     dedupe_key: str,
     *,
     pin_key: str | None = None,
+    attachment: bytes | None = None,
+    attachment_type: str | None = None,
 ) -> bool:
     """Queue an announcement in the meeting's room, in the party's language (a room is
     read by many); False if it was queued before. ``pin_key``: the message is the latest
-    version of one kept pinned (the meeting's state)."""
+    version of one kept pinned (the meeting's state). ``attachment``: a file (the
+    meeting's .ics), ``message`` being its file name."""
     return await enqueue(
         session,
         ctx.now(),
@@ -53,4 +56,6 @@ async def announce(
         message=message,
         dedupe_key=dedupe_key,
         pin_key=pin_key,
+        attachment=attachment,
+        attachment_type=attachment_type,
     )

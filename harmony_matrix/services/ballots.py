@@ -42,6 +42,8 @@ from harmony_matrix.services.ballot_cleanup import clean_up_after_close
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.debate import apply_vote_outcome, options_of
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
+from harmony_matrix.services.meeting_announcements import announce_ballot_open
+from harmony_matrix.services.meeting_state import queue_state
 from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
 from harmony_matrix.services.preparation import when
@@ -185,6 +187,8 @@ async def _open(
         for voter in present:
             await grant_right(session, ctx.now(), meeting, round_, voter)
         audit(session, now, person, "ballot.open", meeting_ref(meeting.id), round=round_.number)
+        await announce_ballot_open(session, ctx, meeting, round_)
+        await queue_state(session, ctx, meeting)
         return await round_view(session, meeting, round_)
 
 

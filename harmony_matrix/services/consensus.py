@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from harmony_matrix.constitution.scheduling import MeetingKind
 from harmony_matrix.i18n import DEFAULT_LANGUAGE, Message, _, _n, verbatim
+from harmony_matrix.services.announcements import meeting_destination
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import assembly_by_slug
 from harmony_matrix.services.records import enqueue
@@ -129,9 +131,10 @@ async def append(
 async def _announce(
     session: AsyncSession, meeting: Meeting, record: ConsensusRecord, at: datetime, language: str
 ) -> None:
-    """Publish the new head in each involved assembly's room: anyone who keeps the last
-    announcement can later show that entries were removed from the end (the chain alone
-    cannot, see :func:`check_chain`)."""
+    """Publish the new head in the meeting's room, and for a Thing of Assemblies in each
+    involved assembly's room too (a Moot's room is its assembly's): anyone who keeps
+    the last announcement can later show that entries were removed from the end (the
+    chain alone cannot, see :func:`check_chain`)."""
     count = await session.scalar(select(func.count()).select_from(ConsensusRecord)) or 0
     message = _n(
         "Consensus recorded as entry #%(number)s of the record of consensus: %(outcome)s. "
@@ -145,6 +148,17 @@ async def _announce(
         outcome=verbatim(record.outcome),
         hash=record.hash,
     )
+    await enqueue(
+        session,
+        at,
+        destination=meeting_destination(meeting.id),
+        is_direct=False,
+        message=message,
+        language=language,
+        dedupe_key=f"consensus:{record.id}:meeting",
+    )
+    if meeting.kind is not MeetingKind.THING_OF_ASSEMBLIES:
+        return
     for assembly in meeting.assemblies:
         if assembly.matrix_room_id:
             await enqueue(

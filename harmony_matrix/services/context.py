@@ -52,12 +52,17 @@ class ServiceContext:
     ballot_open_hours: int = 72
     #: The private keys of open rounds ([security] ballot_keys_path).
     ballot_keys_path: Path = Path("var/ballot-keys")
+    #: The party's moderating rules ([party] moderating_rules_file), read at start-up;
+    #: empty: Harmony's default rules (services/meeting_announcements.py).
+    moderating_rules: str = ""
 
     def __post_init__(self) -> None:
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
 
     @classmethod
     def from_config(cls, config: Config) -> ServiceContext:
+        # Files first: a setting that cannot be used stops the start before any engine.
+        moderating_rules = config.party.moderating_rules()
         return cls(
             engine=make_engine(config.database.url),
             rules=config.rules,
@@ -66,6 +71,7 @@ class ServiceContext:
             public_base_url=config.web.public_base_url,
             ballot_open_hours=config.security.ballot_open_hours,
             ballot_keys_path=Path(config.security.ballot_keys_path),
+            moderating_rules=moderating_rules,
         )
 
     def ballot_key(self) -> bytes:

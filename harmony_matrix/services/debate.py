@@ -20,6 +20,12 @@ from harmony_matrix.services.lookup import (
     meeting_ref,
     person_by_matrix_id,
 )
+from harmony_matrix.services.meeting_announcements import (
+    announce_debate,
+    announce_result,
+    announce_vote,
+)
+from harmony_matrix.services.meeting_state import queue_state
 from harmony_matrix.services.meetings import (
     MeetingSummary,
     acting_person,
@@ -36,6 +42,7 @@ from harmony_matrix.services.preparation import changed_since_notice, is_continu
 from harmony_matrix.services.primary_remit import makes_party_consensus
 from harmony_matrix.services.records import audit
 from harmony_matrix.services.roll_call import may_take_part, originator_present, quorum_status
+from harmony_matrix.services.voting_rights import current_round
 from harmony_matrix.storage.models import (
     ConsensusMethod,
     Meeting,
@@ -81,6 +88,7 @@ async def add_suggestion(
         )
         await record_activity(session, writer.id, [a.id for a in meeting.assemblies], now)
         audit(session, now, person, "meeting.suggest", meeting_ref(meeting.id), number=number)
+        await queue_state(session, ctx, meeting)
         return number
 
 
@@ -99,6 +107,8 @@ async def start_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
         process.check_can_debate(meeting.phase)
         meeting.phase = Phase.DEBATE
         audit(session, ctx.now(), person, "meeting.debate", meeting_ref(meeting.id))
+        await announce_debate(session, ctx, meeting)
+        await queue_state(session, ctx, meeting)
         return summary(meeting)
 
 
@@ -125,6 +135,7 @@ async def add_option(
         audit(
             session, ctx.now(), person, "option.add", meeting_ref(meeting.id), number=option.number
         )
+        await queue_state(session, ctx, meeting)
         return option.number
 
 
@@ -186,6 +197,7 @@ async def merge_options(
             sources=unique,
             number=merged.number,
         )
+        await queue_state(session, ctx, meeting)
         return merged.number
 
 
@@ -196,6 +208,7 @@ async def withdraw_option(ctx: ServiceContext, actor: str | None, ref: str, numb
         option = await active_option(session, meeting, number)
         option.status = OptionStatus.WITHDRAWN
         audit(session, ctx.now(), person, "option.withdraw", meeting_ref(meeting.id), number=number)
+        await queue_state(session, ctx, meeting)
 
 
 @dataclass(frozen=True)
@@ -254,6 +267,7 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
             )
         else:
             meeting.vote_round += 1
+            await announce_vote(session, ctx, meeting, [(o.number, o.text) for o in options])
         audit(
             session,
             now,
@@ -263,6 +277,7 @@ async def end_debate(ctx: ServiceContext, actor: str | None, ref: str) -> Meetin
             phase=next_phase.value,
             options=len(options),
         )
+        await queue_state(session, ctx, meeting)
         return summary(meeting)
 
 
@@ -283,6 +298,11 @@ async def apply_vote_outcome(
     """
     next_phase = process.after_vote(meeting.phase, clear_winner=winner is not None)
     now = ctx.now()
+    party_consensus = winner is not None and await makes_party_consensus(session, meeting, now)
+    # The round just counted, its result stored: the room hears it before the record.
+    counted = await current_round(session, meeting)
+    if counted is not None:
+        await announce_result(session, ctx, meeting, counted, party_consensus=party_consensus)
     if winner is not None:
         option = await active_option(session, meeting, winner)
         # Only a STAR count reaches here: closing the ballot box, or paper ballots
@@ -294,7 +314,7 @@ async def apply_vote_outcome(
             ConsensusMethod.STAR_BALLOT,
             person,
             now,
-            party_consensus=await makes_party_consensus(session, meeting, now),
+            party_consensus=party_consensus,
             language=ctx.party.default_language,
         )
     meeting.phase = next_phase
@@ -307,3 +327,4 @@ async def apply_vote_outcome(
         round=meeting.vote_round,
         clear_winner=winner is not None,
     )
+    await queue_state(session, ctx, meeting)

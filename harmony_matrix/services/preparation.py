@@ -23,12 +23,28 @@ from harmony_matrix.constitution.scheduling import (
     kind_name,
 )
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import Message, _, _n, format_datetime, join, list_of, localised
+from harmony_matrix.i18n import (
+    Message,
+    _,
+    _n,
+    format_datetime,
+    join,
+    list_of,
+    localised,
+    verbatim,
+)
+from harmony_matrix.services.announcements import announce
+from harmony_matrix.services.calendar import (
+    CALENDAR_TYPE,
+    calendar_file_name,
+    meeting_calendar,
+)
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import (
     meeting_ref,
     person_by_matrix_id,
 )
+from harmony_matrix.services.meeting_state import queue_state
 from harmony_matrix.services.meetings import (
     MAX_TEXT,
     MeetingSummary,
@@ -255,6 +271,8 @@ async def schedule(
         explained = check.explanation_required or continuation
         meeting.schedule_explanation = reason.strip() if explained else ""
         meeting.mode = _mode(meeting.place, meeting.online_url)
+        # A continuation's new date shows in the meeting's state at once.
+        await queue_state(session, ctx, meeting)
         record_step(session, meeting, PreparationStep.DATE_SET, person, now, starts_at.isoformat())
         audit(
             session,
@@ -287,19 +305,48 @@ async def _tell_everyone(
     message: Message,
     topic: str,
     version: str,
+    *,
+    calendar_sequence: int | None = None,
 ) -> int:
     """A direct message to every eligible person, in their language, and a notice in each
-    involved assembly's room. Queued once per topic and version; returns the DMs queued."""
+    involved assembly's room. Queued once per topic and version; returns the DMs queued.
+
+    A Thing's own room gets the notice too (a Moot's room is its assembly's, which has
+    it already). With ``calendar_sequence`` (a notice of a dated meeting), each direct
+    message is followed by the meeting's .ics in the recipient's language, and the .ics
+    is posted in the meeting's room.
+    """
     now = ctx.now()
     queued = 0
+    # An undated meeting has nothing to put in a calendar.
+    sequence = calendar_sequence if meeting.starts_at is not None else None
+    calendars: dict[str, bytes] = {}  # one file per language, not per person
     for recipient in await eligible_people(session, meeting, now):
-        queued += await direct_message(
+        told = await direct_message(
             session,
             now,
             recipient,
             message=message,
             dedupe_key=f"{topic}:{meeting.id}:{version}:person:{recipient.id}",
         )
+        queued += told
+        # Queued with its notice, in the same transaction: a notice queued before has
+        # its file already.
+        if told and sequence is not None:
+            language = recipient.language
+            if language not in calendars:
+                calendars[language] = meeting_calendar(
+                    meeting, ctx, sequence=sequence, language=language
+                )
+            await direct_message(
+                session,
+                now,
+                recipient,
+                message=verbatim(calendar_file_name(meeting)),
+                dedupe_key=f"{topic}-ics:{meeting.id}:{version}:person:{recipient.id}",
+                attachment=calendars[language],
+                attachment_type=CALENDAR_TYPE,
+            )
     for assembly in meeting.assemblies:
         if assembly.matrix_room_id:
             await enqueue(
@@ -311,6 +358,18 @@ async def _tell_everyone(
                 message=message,
                 dedupe_key=f"{topic}:{meeting.id}:{version}:room:{assembly.id}",
             )
+    if meeting.kind is not MeetingKind.ASSEMBLY_MOOT:
+        await announce(session, ctx, meeting, message, f"{topic}:{meeting.id}:{version}:meeting")
+    if sequence is not None:
+        await announce(
+            session,
+            ctx,
+            meeting,
+            verbatim(calendar_file_name(meeting)),
+            f"{topic}-ics:{meeting.id}:{version}:meeting",
+            attachment=meeting_calendar(meeting, ctx, sequence=sequence),
+            attachment_type=CALENDAR_TYPE,
+        )
     return queued
 
 
@@ -390,7 +449,13 @@ async def notify(ctx: ServiceContext, actor: str | None, ref: str) -> int:
         # a notice that returns to an earlier wording after a change is a new one.
         number = len(notices) + 1 if changed else len(notices)
         queued = await _tell_everyone(
-            session, ctx, meeting, invitation(meeting, ctx), "notice", str(number)
+            session,
+            ctx,
+            meeting,
+            invitation(meeting, ctx),
+            "notice",
+            str(number),
+            calendar_sequence=number,
         )
         if changed:
             record_step(

@@ -87,8 +87,11 @@ async def direct_message(
     message: Message,
     dedupe_key: str,
     voting_right_id: int | None = None,
+    attachment: bytes | None = None,
+    attachment_type: str | None = None,
 ) -> bool:
-    """Queue a direct message to a person, in their own language (see :func:`enqueue`)."""
+    """Queue a direct message to a person, in their own language (see :func:`enqueue`;
+    with an ``attachment``, ``message`` is the file's name)."""
     return await enqueue(
         session,
         at,
@@ -98,4 +101,6 @@ async def direct_message(
         message=message,
         dedupe_key=dedupe_key,
         voting_right_id=voting_right_id,
+        attachment=attachment,
+        attachment_type=attachment_type,
     )

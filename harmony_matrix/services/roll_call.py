@@ -27,6 +27,8 @@ from harmony_matrix.services.lookup import (
     meeting_ref,
     person_by_matrix_id,
 )
+from harmony_matrix.services.meeting_announcements import announce_opened
+from harmony_matrix.services.meeting_state import queue_state
 from harmony_matrix.services.meetings import (
     MeetingSummary,
     acting_person,
@@ -108,6 +110,8 @@ async def open_meeting(ctx: ServiceContext, actor: str | None, ref: str) -> Meet
         meeting.phase = Phase.DISCUSSION
         record_step(session, meeting, PreparationStep.HELD, person, now)
         audit(session, now, person, "meeting.open", meeting_ref(meeting.id))
+        await announce_opened(session, ctx, meeting)
+        await queue_state(session, ctx, meeting)
         return summary(meeting)
 
 
@@ -179,6 +183,7 @@ async def record_attendance(
             if round_ is not None:
                 await grant_right(session, now, meeting, round_, attendee)
         await session.flush()
+        await queue_state(session, ctx, meeting)
         return await quorum_status(session, ctx, meeting)
 
 

@@ -130,7 +130,8 @@ async def test_the_last_notice_counts_not_an_older_one(demo, clock):
     # Telling them again queues the notice anew (the first "Hall" notice is not reused).
     queued = await preparation.notify(demo, ANA, ref)
     assert queued > 0
-    to_gwen = [m for m in await _outbox(demo) if m.destination == GWEN]
+    # Each notice's text (the calendar file that follows each is not counted here).
+    to_gwen = [m for m in await _outbox(demo) if m.destination == GWEN and m.attachment is None]
     assert len(to_gwen) == 3 and "Community Hall" in to_gwen[-1].body
     # Informing twice with nothing changed queues nothing new.
     assert await preparation.notify(demo, ANA, ref) == 0
@@ -268,9 +269,10 @@ async def test_a_continuation_needs_a_reason_a_notice_and_its_time(demo, clock):
         await debate.end_debate(demo, ANA, ref)
     clock.current = later - timedelta(days=29)
     assert await preparation.notify(demo, ANA, ref) > 10
-    to_chloe = [m for m in await _outbox(demo) if m.destination == CHLOE][-1]
+    texts = [m for m in await _outbox(demo) if m.attachment is None]
+    to_chloe = [m for m in texts if m.destination == CHLOE][-1]
     assert why in to_chloe.body  # in French, with the reason in her words
-    to_gwen = [m for m in await _outbox(demo) if m.destination == GWEN][-1]
+    to_gwen = [m for m in texts if m.destination == GWEN][-1]
     assert why in to_gwen.body and "continues" in to_gwen.body
     # Told, but it is not time yet.
     before = await row_counts(demo)
