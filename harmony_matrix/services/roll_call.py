@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution import process
-from harmony_matrix.constitution.eligibility import Act, check_may, may_vote_at_moot
+from harmony_matrix.constitution.eligibility import is_suspended, may_vote_at_moot
 from harmony_matrix.constitution.process import Phase, PreparationStep
 from harmony_matrix.constitution.quorum import (
     AssemblyPresence,
@@ -129,6 +129,16 @@ async def may_take_part(
     return may_vote_at_moot(standing(person, at), in_assembly, present=True)
 
 
+async def check_may_record_others(ctx: ServiceContext, actor: str | None, ref: str) -> None:
+    """Refuse, before anyone is looked up, someone who may not record others present:
+    who is on the party's register is not everybody's business."""
+    async with ctx.transaction() as session:
+        now = ctx.now()
+        person = await acting_person(session, actor, now)
+        meeting = await meeting_by_ref(session, ref)
+        await check_organiser(session, person, meeting.assemblies, now, moderators_too=True)
+
+
 async def record_attendance(
     ctx: ServiceContext, actor: str | None, ref: str, who: str | None = None
 ) -> QuorumStatus:
@@ -140,7 +150,14 @@ async def record_attendance(
         if who is not None and who != actor:
             await check_organiser(session, person, meeting.assemblies, now, moderators_too=True)
             attendee = await person_by_matrix_id(session, who)
-            check_may(standing(attendee, now), Act.SPEAK)
+            if is_suspended(attendee.suspended_from, attendee.suspended_until, now):
+                # Said of the attendee: the secretary asking is not the one suspended.
+                raise NotAllowed(
+                    _(
+                        "%(name)s is suspended, so cannot take part in the meeting.",
+                        name=attendee.display_name,
+                    )
+                )
         elif person is None:
             raise InvalidInput(_("Say who is present."))
         else:

@@ -615,8 +615,16 @@ async def test_here_misuse(media_room):
         "“@Gwen:harmony.uk” has “G” before the colon. There, Matrix user IDs use only "
         f"lower-case letters, digits and these characters: . _ = - / +\n{usage}"
     )
-    # Refused (the service's wording speaks to the attendee: "You are suspended...").
-    assert "suspended" in await chat.text(ANA, f"!here {IRIS}")
+    # Who is on the register is not everybody's business: a member who may not record
+    # others is refused before anyone is looked up.
+    assert await chat.text(ELIF, '!here "Nobody Here"') == (
+        "Only a secretary or moderator of Media Working Group, or the General Secretary, can "
+        "do this."
+    )
+    # The refusal names the suspended attendee, not the secretary who asked.
+    assert await chat.text(ANA, f"!here {IRIS}") == (
+        "Iris Walker is suspended, so cannot take part in the meeting."
+    )
     assert (await chat.text(IRIS, "!here")).startswith("Sorry, you are suspended until")
     assert await chat.text(HAMZA, "!here") == (
         "Hamza Ali is not a member of the assemblies in this meeting and not a party Member, "

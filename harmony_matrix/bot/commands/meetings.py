@@ -287,7 +287,10 @@ async def here_command(request: Request) -> Reply:
     ref, who = split_id(request.args.get(PERSON, ""))
     ref = await meeting_meant(request, ref, under_way=True)
     me = request.person
-    attendee = await people.find_person(request.ctx, _unquoted(who)) if who else None
+    attendee = None
+    if who:
+        await roll_call.check_may_record_others(request.ctx, me.matrix_id, ref)
+        attendee = await people.find_person(request.ctx, _unquoted(who))
     status = await roll_call.record_attendance(
         request.ctx, me.matrix_id, ref, attendee.matrix_id if attendee else None
     )
