@@ -28,15 +28,29 @@ class CleanupReport:
     #: Closed rounds whose clean-up is still to do.
     pending: tuple[int, ...] = ()
     reason: str = ""
+    #: Left for after the unit of work in progress has committed.
+    deferred: bool = False
 
     @property
     def done(self) -> bool:
-        return not self.pending
+        return not self.pending and not self.deferred
 
 
 async def clean_up_after_close(
     ctx: ServiceContext, *, attempts: int = 4, first_delay: float = 0.25
 ) -> CleanupReport:
+    """Destroy the keys of counted rounds and scrub their ballots' old storage.
+
+    Inside a unit of work (a bot command) this waits for its commit: a key destroyed
+    before the count is committed could leave a round that can never be counted, and the
+    scrub needs the database to itself. The report then says nothing is done yet.
+    """
+
+    async def later() -> None:
+        await clean_up_after_close(ctx, attempts=attempts, first_delay=first_delay)
+
+    if ctx.defer_until_committed(later):
+        return CleanupReport(deferred=True)
     async with ctx.transaction() as session:
         rounds = list(
             await session.execute(

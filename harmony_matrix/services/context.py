@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from harmony_matrix.i18n import _
 from harmony_matrix.storage.database import make_engine, make_sessions
 from harmony_matrix.storage.key_store import RoundKeyStore
 
+log = logging.getLogger(__name__)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -28,6 +31,9 @@ class UnitOfWork:
     """Several use cases in one transaction (see :meth:`ServiceContext.unit_of_work`)."""
 
     session: AsyncSession
+    #: Work that must wait until the transaction is committed (destroying a counted
+    #: round's key, scrubbing): run in order once it is, dropped if it rolls back.
+    after_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     #: A use case inside failed (refused, say): what it wrote is still in the
     #: transaction, so the caller must not commit it (it rolls back and records only
     #: what is left to record).
@@ -92,6 +98,15 @@ class ServiceContext:
     def now(self) -> datetime:
         return self.clock()
 
+    def defer_until_committed(self, work: Callable[[], Awaitable[object]]) -> bool:
+        """Inside a unit of work, keep ``work`` for after its commit and return True;
+        outside one (each use case commits itself), return False: do it now."""
+        unit = _unit_of_work.get()
+        if unit is None:
+            return False
+        unit.after_commit.append(work)
+        return True
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One use case, one transaction: committed on success, rolled back on error.
@@ -130,3 +145,11 @@ class ServiceContext:
                 yield work
             finally:
                 _unit_of_work.reset(token)
+        # Committed.
+        for later in work.after_commit:
+            try:
+                await later()
+            except Exception:
+                # What was deferred is retried by its own means (the ballot clean-up
+                # at the next open or close); the command itself has succeeded.
+                log.exception("Work after a committed unit of work failed")
