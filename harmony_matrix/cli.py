@@ -35,6 +35,7 @@ from harmony_matrix.i18n import (
     _n,
     any_of,
     available_languages,
+    calendar_day,
     catalog,
     list_of,
     normalise_language,
@@ -43,7 +44,7 @@ from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport, Outcome, RowReport
 from harmony_matrix.matrix_ids import check_matrix_id
-from harmony_matrix.services import consensus, lookup, petitions, registry
+from harmony_matrix.services import consensus, lookup, paper_votes, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
 from harmony_matrix.storage.database import read_only_url, sqlite_file
@@ -158,6 +159,25 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     )
     status = petition_commands.add_parser("status", help=t(_("signatures and threshold")))
     status.add_argument("id", help=t(_("the petition's ID, e.g. P-3")))
+
+    ballots = commands.add_parser("ballots", help=t(_("ballots")))
+    ballots_commands = _Commands(
+        ballots.add_subparsers(dest="ballots_command", required=True, metavar="ACTION"), anywhere
+    )
+    enter = ballots_commands.add_parser(
+        "enter", help=t(_("count the paper ballots of a meeting's vote and record the outcome"))
+    )
+    enter.add_argument("meeting", help=t(_("the meeting's ID, e.g. M-12")))
+    enter.add_argument(
+        "file",
+        type=Path,
+        help=t(
+            _(
+                "a CSV file as harmony tally reads it: row 1 names the options in order, "
+                "then one row per paper ballot"
+            )
+        ),
+    )
 
     record = commands.add_parser("consensus", help=t(_("the record of consensus")))
     record.add_argument("assembly", nargs="?", help=t(_("only this assembly's decisions")))
@@ -368,6 +388,7 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             "assemblies": _assemblies_import,
             "quorum": _quorum,
             "petition": _petition_status,
+            "ballots": _ballots_enter,
             "consensus": _consensus,
         }[args.command]
         if (args.command, action) == ("assemblies", "list"):
@@ -628,10 +649,40 @@ async def _petition_status(args: argparse.Namespace, ctx: ServiceContext, output
             members=view.members_at_opening,
         )
     )
-    if view.progress.reached:
+    if view.party_thing_ref is not None and view.party_thing_by is not None:
+        output.say(
+            _(
+                "The threshold is reached: it called Party Thing %(thing)s, to be held by %(day)s.",
+                thing=view.party_thing_ref,
+                day=calendar_day(view.party_thing_by),
+            )
+        )
+    elif view.progress.reached:
         output.say(_("The threshold is reached: the General Secretary calls a Party Thing."))
     else:
         output.say(_("Still needed: %(missing)s.", missing=view.progress.missing))
+    return EXIT_OK
+
+
+async def _ballots_enter(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    """The paper ballots of an in-person vote, entered by the operator (``!ballot paper``
+    says how); the file is in the format of ``harmony tally``."""
+    view = await paper_votes.enter_paper_vote(ctx, None, args.meeting, read_bytes(args.file))
+    output.say(
+        _n(
+            "%(ref)s: %(count)s paper ballot was counted.",
+            "%(ref)s: %(count)s paper ballots were counted.",
+            view.cast,
+            ref=view.meeting_ref,
+        )
+    )
+    winner = view.result.get("winner") if view.result is not None else None
+    if winner:
+        output.say(_("The winner is “%(option)s”; it is recorded as consensus.", option=winner))
+    else:
+        output.say(
+            _("There is no clear winner: the meeting returns to debate and will vote again.")
+        )
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from io import BytesIO
 from typing import Literal
 
@@ -139,6 +139,11 @@ def babel_locale(language: str) -> str:
 def verbatim(text: str) -> Message:
     """Text that is not translated (a member's own words, a question, an ID)."""
     return _Verbatim("%(text)s", {"text": text})
+
+
+def calendar_day(day: date) -> Message:
+    """A calendar day in the reader's language ("31 January 2027" in English)."""
+    return localised(lambda language: format_date(day, "long", locale=babel_locale(language)))
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from harmony_matrix.constitution.interpretations import DaysCountedFrom, Rules
@@ -51,6 +51,23 @@ def days_counted_from(kind: MeetingKind, rules: Rules) -> DaysCountedFrom:
     if kind is MeetingKind.ASSEMBLY_MOOT:
         return rules.moot_days_counted_from
     return DaysCountedFrom.TRIGGER
+
+
+def last_day(kind: MeetingKind, triggered_at: datetime, rules: Rules, timezone: str) -> date | None:
+    """The last calendar day (party timezone) the meeting may be held on without a
+    published explanation, when its limit counts from the trigger ("a Thing ... must not
+    ordinarily be further than 21 days from the date when its planning was triggered");
+    None when it has no limit or its limit counts from when the date is set.
+
+    The same count as :func:`check_date`: a Thing triggered on the 1st may be held on
+    the 22nd.
+    """
+    limit = date_limit_days(kind, rules)
+    if limit is None or days_counted_from(kind, rules) is not DaysCountedFrom.TRIGGER:
+        return None
+    if triggered_at.tzinfo is None:
+        raise ValueError("dates must carry a timezone")
+    return triggered_at.astimezone(ZoneInfo(timezone)).date() + timedelta(days=limit)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from harmony_matrix.storage.models import (
     AssemblyMembership,
     Meeting,
     Person,
+    Petition,
     PetitionStatus,
     Role,
     ThingAgreement,
@@ -462,10 +463,9 @@ async def call_party_thing(
 ) -> MeetingSummary:
     """The General Secretary calls the Party Thing a successful petition asked for.
 
-    Planning is triggered when the petition reached its threshold; the originator of
-    the petition is the meeting's originator and must be present. A Party Thing is for
-    what is "not within the remit of an existing Assembly": if some assembly leads on
-    its ``topic``, the meeting is flagged and the General Secretary told.
+    A petition calls its Party Thing itself when it reaches its threshold
+    (services/petitions.py); this call is for a petition that reached it before that was
+    so, and for the operator. See :func:`party_thing_for_petition`.
     """
     topic = check_topic(topic)
     async with ctx.transaction() as session:
@@ -473,40 +473,65 @@ async def call_party_thing(
         person = await acting_person(session, actor, now)
         await check_organiser(session, person, [], now)
         found = await petition_by_ref(session, petition, lock=True)
-        if found.status is not PetitionStatus.REACHED or found.reached_at is None:
-            raise RuleViolation(
-                _(
-                    "Petition %(ref)s has not reached its threshold, so it cannot call a "
-                    "Party Thing yet.",
-                    ref=f"P-{found.id}",
-                )
-            )
-        already = await session.scalar(select(Meeting.id).where(Meeting.petition_id == found.id))
-        if already is not None:
-            raise RuleViolation(
-                _(
-                    "Petition %(ref)s already called meeting %(meeting)s.",
-                    ref=f"P-{found.id}",
-                    meeting=meeting_ref(already),
-                )
-            )
-        originator = await session.get(Person, found.originator_id)
-        meeting = await _create_meeting(
-            session,
-            ctx,
-            kind=MeetingKind.PARTY_THING,
-            question=question or found.title,
-            assemblies=[],
-            caller=person,
-            trigger=Trigger.PETITION,
-            originator=originator,
-            petition_id=found.id,
-            triggered_at=found.reached_at,
-            topic=(await known_topic(session, topic) or topic) if topic else None,
+        meeting = await party_thing_for_petition(
+            session, ctx, found, person, question=question, topic=topic
         )
-        found.status = PetitionStatus.CLOSED
-        await _flag_if_led(session, ctx, meeting)
         return summary(meeting)
+
+
+async def party_thing_for_petition(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    petition: Petition,
+    caller: Person | None,
+    *,
+    question: str | None = None,
+    topic: str | None = None,
+) -> Meeting:
+    """Call the Party Thing ``petition`` asked for, in the caller's transaction (the
+    petition row locked), and close the petition. ``caller`` None: the petition called
+    it by reaching its threshold, or the operator did.
+
+    Planning is triggered when the petition reached its threshold; the originator of
+    the petition is the meeting's originator and must be present. A Party Thing is for
+    what is "not within the remit of an existing Assembly": if some assembly leads on
+    its ``topic``, the meeting is flagged and the General Secretary told.
+    """
+    ref = f"P-{petition.id}"
+    already = await session.scalar(select(Meeting.id).where(Meeting.petition_id == petition.id))
+    if already is not None:
+        raise RuleViolation(
+            _(
+                "Petition %(ref)s already called meeting %(meeting)s.",
+                ref=ref,
+                meeting=meeting_ref(already),
+            )
+        )
+    if petition.status is not PetitionStatus.REACHED or petition.reached_at is None:
+        raise RuleViolation(
+            _(
+                "Petition %(ref)s has not reached its threshold, so it cannot call a "
+                "Party Thing yet.",
+                ref=ref,
+            )
+        )
+    originator = await session.get(Person, petition.originator_id)
+    meeting = await _create_meeting(
+        session,
+        ctx,
+        kind=MeetingKind.PARTY_THING,
+        question=question or petition.title,
+        assemblies=[],
+        caller=caller,
+        trigger=Trigger.PETITION,
+        originator=originator,
+        petition_id=petition.id,
+        triggered_at=petition.reached_at,
+        topic=(await known_topic(session, topic) or topic) if topic else None,
+    )
+    petition.status = PetitionStatus.CLOSED
+    await _flag_if_led(session, ctx, meeting)
+    return meeting
 
 
 async def _flag_if_led(session: AsyncSession, ctx: ServiceContext, meeting: Meeting) -> None:

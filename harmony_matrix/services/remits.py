@@ -9,6 +9,10 @@ the Policy Society for Disability may do so instead."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from harmony_matrix.errors import RuleViolation
 from harmony_matrix.i18n import _
 from harmony_matrix.services.context import ServiceContext
@@ -22,7 +26,7 @@ from harmony_matrix.services.meetings import (
 )
 from harmony_matrix.services.primary_remit import known_topic, lead_assembly
 from harmony_matrix.services.records import audit, direct_message
-from harmony_matrix.storage.models import RemitDecline
+from harmony_matrix.storage.models import Assembly, Meeting, Person, RemitDecline
 
 
 async def lead_for_topic(
@@ -57,53 +61,108 @@ async def decline_remit(
         now = ctx.now()
         person = await acting_person(session, actor, now)
         assembly = await assembly_by_slug(session, assembly_slug)
-        await check_organiser(session, person, [assembly], now)
         found = await meeting_by_ref(session, meeting) if meeting else None
-        meeting_id = found.id if found else None
+        new_lead = await _decline(session, ctx, person, assembly, given, found, reason)
+        return new_lead.slug if new_lead else None
+
+
+@dataclass(frozen=True)
+class Declined:
+    """A lead declined: on what, by which assembly, and who leads now (names)."""
+
+    topic: str
+    assembly: str
+    new_lead: str | None
+
+
+async def decline_lead(
+    ctx: ServiceContext, actor: str | None, topic: str, *, reason: str = ""
+) -> Declined:
+    """The assembly leading on ``topic`` now declines it, as :func:`decline_remit` (for
+    ``!remit decline``: the secretary names the topic, and its lead is the assembly)."""
+    given = check_topic(topic)
+    if given is None:
+        raise RuleViolation(_("Name the topic the assembly declines to lead on."))
+    reason = check_text(reason) if reason.strip() else ""
+    async with ctx.transaction() as session:
+        now = ctx.now()
+        person = await acting_person(session, actor, now)
         canonical = await known_topic(session, given) or given
-        current = await lead_assembly(session, canonical, now, meeting_id)
-        if current is None or current.id != assembly.id:
+        lead = await lead_assembly(session, canonical, now)
+        if lead is None:
             raise RuleViolation(
                 _(
-                    "%(assembly)s does not lead on “%(topic)s”, so it has no lead to decline.",
-                    assembly=assembly.name,
+                    "No assembly leads on “%(topic)s”, so there is no lead to decline.",
                     topic=canonical,
                 )
             )
-        decline = RemitDecline(
-            assembly_id=assembly.id,
+        new_lead = await _decline(session, ctx, person, lead, given, None, reason)
+        return Declined(
             topic=canonical,
-            meeting_id=meeting_id,
-            declined_by_id=person.id if person else None,
-            declined_at=now,
-            reason=reason,
+            assembly=lead.name,
+            new_lead=new_lead.name if new_lead else None,
         )
-        session.add(decline)
-        await session.flush()
-        new_lead = await lead_assembly(session, canonical, now, meeting_id)
-        audit(
-            session,
-            now,
-            person,
-            "remit.decline",
-            assembly.slug,
-            topic=canonical,
-            meeting=meeting_ref(meeting_id) if meeting_id else None,
-            new_lead=new_lead.slug if new_lead else None,
+
+
+async def _decline(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    person: Person | None,
+    assembly: Assembly,
+    given: str,
+    found: Meeting | None,
+    reason: str,
+) -> Assembly | None:
+    """Record that ``assembly`` declines the lead on the topic ``given`` (for the whole
+    topic, or for the meeting ``found``); tell the new lead's secretaries. Returns the
+    new lead."""
+    now = ctx.now()
+    await check_organiser(session, person, [assembly], now)
+    meeting_id = found.id if found else None
+    canonical = await known_topic(session, given) or given
+    current = await lead_assembly(session, canonical, now, meeting_id)
+    if current is None or current.id != assembly.id:
+        raise RuleViolation(
+            _(
+                "%(assembly)s does not lead on “%(topic)s”, so it has no lead to decline.",
+                assembly=assembly.name,
+                topic=canonical,
+            )
         )
-        if new_lead is not None:
-            for secretary in await secretaries_of(session, new_lead, now):
-                await direct_message(
-                    session,
-                    now,
-                    secretary,
-                    message=_(
-                        "%(declined)s declined to take the lead on “%(topic)s”: %(assembly)s "
-                        "now leads on it, and its Moots on it make Party Consensus.",
-                        declined=assembly.name,
-                        topic=canonical,
-                        assembly=new_lead.name,
-                    ),
-                    dedupe_key=f"remit-lead:{decline.id}:{secretary.id}",
-                )
-        return new_lead.slug if new_lead else None
+    decline = RemitDecline(
+        assembly_id=assembly.id,
+        topic=canonical,
+        meeting_id=meeting_id,
+        declined_by_id=person.id if person else None,
+        declined_at=now,
+        reason=reason,
+    )
+    session.add(decline)
+    await session.flush()
+    new_lead = await lead_assembly(session, canonical, now, meeting_id)
+    audit(
+        session,
+        now,
+        person,
+        "remit.decline",
+        assembly.slug,
+        topic=canonical,
+        meeting=meeting_ref(meeting_id) if meeting_id else None,
+        new_lead=new_lead.slug if new_lead else None,
+    )
+    if new_lead is not None:
+        for secretary in await secretaries_of(session, new_lead, now):
+            await direct_message(
+                session,
+                now,
+                secretary,
+                message=_(
+                    "%(declined)s declined to take the lead on “%(topic)s”: %(assembly)s "
+                    "now leads on it, and its Moots on it make Party Consensus.",
+                    declined=assembly.name,
+                    topic=canonical,
+                    assembly=new_lead.name,
+                ),
+                dedupe_key=f"remit-lead:{decline.id}:{secretary.id}",
+            )
+    return new_lead

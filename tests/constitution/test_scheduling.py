@@ -1,12 +1,16 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harmony_matrix.constitution.interpretations import DaysCountedFrom, Rules
 from harmony_matrix.constitution.scheduling import (
     MeetingKind,
     check_date,
     check_originator_available,
+    last_day,
     parse_local_datetime,
 )
 from harmony_matrix.errors import InvalidInput, RuleViolation
@@ -136,3 +140,36 @@ def test_times_that_do_not_exist_are_refused():
     assert parse_local_datetime("2026-03-29", "02:30", TZ).utcoffset().seconds == 3600
     # 25 October 2026: 01:30 happens twice; the first (BST) is taken.
     assert parse_local_datetime("2026-10-25", "01:30", TZ).utcoffset().seconds == 3600
+
+
+@given(
+    triggered=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(["Europe/London", "Asia/Tokyo", "America/Los_Angeles", "UTC"]),
+    kind=st.sampled_from([MeetingKind.THING_OF_ASSEMBLIES, MeetingKind.PARTY_THING]),
+    limit=st.integers(min_value=1, max_value=60),
+)
+def test_the_last_day_is_the_last_one_check_date_accepts(triggered, zone, kind, limit):
+    """What a petition's room is told ("must be held by") is what scheduling enforces:
+    any time on the last day needs no reason, any time on the next day does."""
+    rules = Rules(thing_date_limit_days=limit)
+    day = last_day(kind, triggered, rules, zone)
+    assert day is not None
+    for on, hour, needs_reason in ((day, 23, False), (day + timedelta(days=1), 0, True)):
+        starts = datetime.combine(on, time(hour, 30), tzinfo=ZoneInfo(zone))
+        if starts <= triggered:
+            continue
+        if needs_reason:
+            with pytest.raises(RuleViolation):
+                check_date(kind, triggered, starts, None, rules, zone, scheduled_at=triggered)
+        else:
+            check_date(kind, triggered, starts, None, rules, zone, scheduled_at=triggered)
+
+
+def test_no_last_day_without_a_limit_counted_from_the_trigger():
+    assert last_day(MeetingKind.PARTY_CONFERENCE, TRIGGERED, RULES, TZ) is None
+    from_scheduling = Rules(moot_days_counted_from=DaysCountedFrom.SCHEDULING)
+    assert last_day(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, from_scheduling, TZ) is None
+    assert last_day(MeetingKind.ASSEMBLY_MOOT, TRIGGERED, RULES, TZ) == date(2026, 11, 15)
+    assert last_day(MeetingKind.PARTY_THING, TRIGGERED, RULES, TZ) == date(2026, 11, 22)

@@ -6,10 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from harmony_matrix.constitution.eligibility import Status
 from harmony_matrix.constitution.process import PreparationStep
-from harmony_matrix.services import meetings, preparation
+from harmony_matrix.services import meetings, petitions, preparation
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.storage.models import Base
+from harmony_matrix.services.lookup import petition_by_ref
+from harmony_matrix.services.records import audit
+from harmony_matrix.storage.models import Base, Person, PetitionStatus, Signature
 
 ANA = "@ana:harmony.uk"  # General Secretary; secretary of the OWG and the Media WG
 BRYN = "@bryn:harmony.uk"  # moderator of the OWG; secretary of the Secretarial Committee
@@ -70,3 +73,67 @@ async def row_counts(ctx: ServiceContext) -> dict[str, int]:
             table.name: await session.scalar(select(func.count()).select_from(table)) or 0
             for table in Base.metadata.sorted_tables
         }
+
+
+async def signing_members(ctx: ServiceContext, *, leaving_out: tuple[str, ...] = ()) -> list[str]:
+    """The Members who may sign a petition now (not suspended), in register order."""
+    async with ctx.transaction() as session:
+        people = await session.scalars(select(Person).order_by(Person.id))
+        return [
+            p.matrix_id
+            for p in people
+            if p.status == Status.MEMBER
+            and p.suspended_from is None
+            and p.matrix_id not in leaving_out
+        ]
+
+
+async def reach_petition(
+    ctx: ServiceContext,
+    originator: str = CHLOE,
+    title: str = "Adopt a new logo",
+    *,
+    room_id: str | None = None,
+    leaving_out: tuple[str, ...] = (),
+) -> petitions.PetitionStatusView:
+    """A petition signed through the services until it reaches its threshold (and so
+    calls its Party Thing)."""
+    view = await petitions.start_petition(ctx, originator, title, room_id=room_id)
+    for signer in await signing_members(ctx, leaving_out=(originator, *leaving_out)):
+        if view.progress.reached:
+            break
+        view = await petitions.sign_petition(ctx, signer, view.ref)
+    assert view.party_thing_ref is not None
+    return view
+
+
+async def reached_before_auto_call(
+    ctx: ServiceContext,
+    originator: str = CHLOE,
+    title: str = "Adopt a new logo",
+    *,
+    leaving_out: tuple[str, ...] = (),
+) -> petitions.PetitionStatusView:
+    """A petition that reached its threshold before petitions called their Party Thing
+    themselves: REACHED with no meeting, waiting for the General Secretary
+    (``meetings.call_party_thing``). Signed through the services until one short, then
+    the last signature written as that code wrote it."""
+    view = await petitions.start_petition(ctx, originator, title)
+    signers = await signing_members(ctx, leaving_out=(originator, *leaving_out))
+    one_short = view.progress.missing - 1
+    for signer in signers[:one_short]:
+        view = await petitions.sign_petition(ctx, signer, view.ref)
+    last = signers[one_short]
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        petition = await petition_by_ref(session, view.ref)
+        person = await session.scalar(select(Person).where(Person.matrix_id == last))
+        assert person is not None
+        session.add(Signature(petition_id=petition.id, person_id=person.id, signed_at=now))
+        audit(session, now, person, "petition.sign", view.ref)
+        petition.status = PetitionStatus.REACHED
+        petition.reached_at = now
+        audit(session, now, None, "petition.reached", view.ref)
+    view = await petitions.petition_status(ctx, view.ref)
+    assert view.progress.reached and view.party_thing_ref is None
+    return view

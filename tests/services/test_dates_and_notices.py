@@ -14,14 +14,13 @@ from harmony_matrix.services import (
     debate,
     meetings,
     paper_votes,
-    petitions,
     preparation,
     roll_call,
 )
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
 from harmony_matrix.storage.models import OutboxMessage, Person
 
-from .helpers import ANA, CHLOE, ELIF, GWEN, MEDIA, OWG, row_counts
+from .helpers import ANA, CHLOE, ELIF, GWEN, MEDIA, OWG, reach_petition, row_counts
 
 WHERE = {
     "place": "Community Hall, 1 High St",
@@ -142,20 +141,12 @@ async def test_the_last_notice_counts_not_an_older_one(demo, clock):
 
 
 async def _party_thing(demo, clock) -> str:
-    """Chloé's petition reaches its threshold; Ana (General Secretary) calls the Thing."""
-    view = await petitions.start_petition(demo, CHLOE, "Adopt a new logo")
-    async with demo.transaction() as session:
-        members = [
-            p.matrix_id
-            for p in await session.scalars(select(Person).order_by(Person.id))
-            if p.status == "member" and p.suspended_from is None and p.matrix_id != CHLOE
-        ]
-    for signer in members:
-        view = await petitions.sign_petition(demo, signer, view.ref)
-        if view.progress.reached:
-            break
+    """Chloé's petition reaches its threshold and so calls its Party Thing, which Ana
+    (General Secretary) organises; an hour passes."""
+    view = await reach_petition(demo, CHLOE)
     clock.advance(hours=1)
-    return (await meetings.call_party_thing(demo, ANA, view.ref)).ref
+    assert view.party_thing_ref is not None
+    return view.party_thing_ref
 
 
 async def _prepare(demo, ref: str, starts) -> None:

@@ -14,14 +14,24 @@ from harmony_matrix.services import (
     consensus,
     debate,
     meetings,
-    petitions,
     remits,
     roll_call,
 )
-from harmony_matrix.storage.models import ConsensusRecord, Meeting, OutboxMessage, Person
+from harmony_matrix.storage.models import ConsensusRecord, Meeting, OutboxMessage
 from tests.ballots.helpers import voters
 
-from .helpers import ANA, BRYN, CHLOE, DAS, ELIF, FARAH, GWEN, MEDIA, OWG
+from .helpers import (
+    ANA,
+    BRYN,
+    CHLOE,
+    DAS,
+    ELIF,
+    FARAH,
+    GWEN,
+    MEDIA,
+    OWG,
+    reached_before_auto_call,
+)
 
 MEDIA_PRESENT = [ANA, CHLOE, GWEN, ELIF]
 
@@ -137,13 +147,6 @@ async def test_a_party_thing_on_a_led_topic_is_flagged_to_the_general_secretary(
 
 
 async def demo_petition_reached(ctx):
-    view = await petitions.start_petition(ctx, CHLOE, "Make every meeting step-free")
-    async with ctx.transaction() as session:
-        members = [
-            p.matrix_id
-            for p in await session.scalars(select(Person).order_by(Person.id))
-            if p.status == "member" and p.suspended_from is None and p.matrix_id != CHLOE
-        ]
-    for signer in members[: view.progress.threshold - 1]:
-        view = await petitions.sign_petition(ctx, signer, view.ref)
-    assert view.progress.reached
+    """A petition that reached its threshold before petitions called their Party Thing
+    themselves: the General Secretary calls it, with a topic."""
+    await reached_before_auto_call(ctx, CHLOE, "Make every meeting step-free")

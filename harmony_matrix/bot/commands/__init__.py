@@ -8,7 +8,7 @@ sends the reply it returns, if any, with :func:`harmony_matrix.bot.replies.conte
 
 from __future__ import annotations
 
-from harmony_matrix.bot.commands import ballots, debate, info, meetings, petitions
+from harmony_matrix.bot.commands import ballots, debate, info, meetings, paper, petitions
 from harmony_matrix.bot.commands.base import (
     BotCommandSettings,
     Command,
@@ -50,6 +50,7 @@ def default_commands() -> tuple[Command, ...]:
         *meetings.COMMANDS,
         *debate.COMMANDS,
         *ballots.COMMANDS,
+        *paper.COMMANDS,
         *petitions.COMMANDS,
     )
 
