@@ -157,7 +157,15 @@ async def _open(
             raise RuleViolation(
                 _("A ballot opens when the debate has ended with two or more options.")
             )
-        if await current_round(session, meeting) is not None:
+        existing = await current_round(session, meeting)
+        if existing is not None and existing.on_paper:
+            raise RuleViolation(
+                _(
+                    "This vote is held on paper, so it has no online ballot. Enter its "
+                    "paper ballots."
+                )
+            )
+        if existing is not None:
             raise RuleViolation(_("The ballot for this vote has already been opened."))
         if closes_at is None:
             closes_at = now + timedelta(hours=ctx.ballot_open_hours)

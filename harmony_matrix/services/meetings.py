@@ -15,7 +15,9 @@ from harmony_matrix.constitution.interpretations import MOOT_CALLED_BY_MEMBERS
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.constitution.scheduling import MeetingKind, kind_name
 from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.i18n import _, list_of
+from harmony_matrix.i18n import _, list_of, verbatim
+from harmony_matrix.services import meeting_state
+from harmony_matrix.services.announcements import announce
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import (
     assembly_by_slug,
@@ -580,4 +582,16 @@ async def cancel_meeting(
             )
         meeting.phase = Phase.CANCELLED
         audit(session, ctx.now(), person, "meeting.cancel", meeting_ref(meeting.id), reason=reason)
+        await announce(
+            session,
+            ctx,
+            meeting,
+            _(
+                "%(ref)s is cancelled. The reason given: %(reason)s",
+                ref=meeting_ref(meeting.id),
+                reason=verbatim(reason),
+            ),
+            f"cancelled:{meeting.id}",
+        )
+        await meeting_state.queue_state(session, ctx, meeting)
         return summary(meeting)

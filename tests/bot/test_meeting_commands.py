@@ -796,7 +796,7 @@ async def test_ballot_misuse(media_room, clock):
     # The parser's answers show the family's usage lines.
     family = (
         "Usage:\n- !ballot open [ID] [--closes DURATION]\n- !ballot close [ID]\n"
-        "- !ballot status [ID]"
+        "- !ballot status [ID]\n- !ballot paper [ID]"
     )
     parsed = {
         "!ballot open --closes": "--closes needs a value.",

@@ -5,11 +5,18 @@ tests."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from nio import RoomMessageNotice, RoomMessageText
+from nio import (
+    EncryptionError,
+    Event,
+    MegolmEvent,
+    MessageDirection,
+    RoomMessagesResponse,
+    RoomMessageText,
+)
 from sqlalchemy import select
 
 from harmony_matrix.services import delivery
@@ -75,14 +82,41 @@ async def ballot_link(ctx, member: Member, seen: set[str], within: float = 60.0)
     return word.rsplit("/vote/", 1)[1]
 
 
+async def in_history(
+    member: Member, room_id: str, predicate: Callable[[Event], bool], within: float = 60.0
+) -> Event:
+    """The first event of the room's history that matches, decrypted, read with
+    ``/messages`` as a client scrolling back does. A member who joined a room over
+    federation after a message was sent sees it only this way (their homeserver
+    backfills it); its room key may also arrive a moment later."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        await member.sync()
+        response = await member.client.room_messages(
+            room_id, direction=MessageDirection.back, limit=100
+        )
+        assert isinstance(response, RoomMessagesResponse), response
+        for event in response.chunk:
+            if isinstance(event, MegolmEvent):
+                try:
+                    event = member.client.decrypt_event(event)
+                except EncryptionError:
+                    continue
+            if predicate(event):
+                return event
+        assert asyncio.get_running_loop().time() < deadline, f"nothing matching in {room_id}"
+        await asyncio.sleep(0.5)
+
+
 async def announcement(
     member: Member, room_id: str, contains: str, within: float = 30.0
-) -> RoomMessageText | RoomMessageNotice:
-    """A message of the bot's in the room (not a reply) containing ``contains``."""
+) -> RoomMessageText:
+    """An announcement in the room (an ``m.text`` message, where replies to commands are
+    notices) containing ``contains``."""
     event = await member.wait_for(
-        lambda e: isinstance(e, RoomMessageText | RoomMessageNotice) and contains in e.body,
+        lambda e: isinstance(e, RoomMessageText) and contains in e.body,
         room_id=room_id,
         within=within,
     )
-    assert isinstance(event, RoomMessageText | RoomMessageNotice)
+    assert isinstance(event, RoomMessageText)
     return event

@@ -21,6 +21,7 @@ from tests.matrix.bot_runner import bot_config, room_of, running
 from tests.matrix.meeting_script import (
     announcement,
     ballot_link,
+    in_history,
     join_direct_room,
     latest_meeting,
     local_time,
@@ -81,11 +82,11 @@ class Meeting:
         # Every eligible member gets the notice and its calendar file by direct message.
         for member in self.people:
             dm = await join_direct_room(self.ctx, member)
-            notice = await member.wait_for_text(dm, "You are invited", within=60)
-            assert QUESTION in notice.body or question in notice.body
-            ics = await member.wait_for(
-                lambda e: getattr(e, "body", None) == f"{ref}.ics", room_id=dm, within=60
+            notice = await in_history(
+                member, dm, lambda e: "You are invited" in getattr(e, "body", "")
             )
+            assert question in notice.source["content"]["body"]
+            ics = await in_history(member, dm, lambda e: getattr(e, "body", None) == f"{ref}.ics")
             assert ics.source["content"]["msgtype"] == "m.file"
         self.ctx.clock.current = (await latest_meeting(self.ctx)).starts_at
         opened = await self.secretary_says("!start")

@@ -146,8 +146,9 @@ async def test_a_vote_held_on_paper_takes_no_online_ballot(demo):
     assert [o.label for o in plan.options] == HEADER.strip().split(",")
     # Decided: no online ballot for this vote, whoever asks.
     before = await row_counts(demo)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(RuleViolation) as refused:
         await ballots.open_ballot(demo, ANA, ref)
+    assert "held on paper" in refused.value.message.render("en")
     # Asking again gives the same plan and writes nothing.
     assert await paper_votes.prepare_paper_vote(demo, ANA, ref) == plan
     assert await row_counts(demo) == before

@@ -64,6 +64,8 @@ async def ballot_close_command(request: Request) -> Reply:
     reply = Reply().say(_("The ballot of %(ref)s is closed and counted.", ref=ref), _turnout(view))
     winner = (view.result or {}).get("winner")
     if isinstance(winner, str):
+        # A Thing's own room becomes read-only once its consensus is recorded.
+        reply.rooms_changed = True
         return reply.say(_("The winner, now the consensus: %(option)s", option=member_text(winner)))
     return reply.say(_("There is no clear winner, so %(ref)s goes back to its debate.", ref=ref))
 

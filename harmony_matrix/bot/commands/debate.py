@@ -92,7 +92,8 @@ async def vote_command(request: Request) -> Reply:
     ref = await meeting_meant(request, request.args.get("ID"), under_way=True)
     ended = await debate.end_debate(request.ctx, request.person.matrix_id, ref)
     if ended.phase is Phase.CONSENSUS:
-        return Reply().say(
+        # A Thing's own room becomes read-only once its consensus is recorded.
+        return Reply(rooms_changed=True).say(
             _(
                 "The debate of %(ref)s ended with one option, so it is the consensus. It is "
                 "now in the record of consensus.",

@@ -269,7 +269,8 @@ async def cancel_command(request: Request) -> Reply:
         raise missing(request, "REASON")
     ref = await meeting_meant(request, ref)
     await meetings.cancel_meeting(request.ctx, request.person.matrix_id, ref, reason)
-    return Reply().say(_("%(ref)s is cancelled.", ref=ref))
+    # A cancelled Thing's own room becomes read-only.
+    return Reply(rooms_changed=True).say(_("%(ref)s is cancelled.", ref=ref))
 
 
 # !here
