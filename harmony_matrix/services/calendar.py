@@ -18,6 +18,7 @@ from harmony_matrix.constitution.scheduling import kind_name
 from harmony_matrix.i18n import Message, _, join
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import meeting_ref
+from harmony_matrix.services.whereabouts import whereabouts
 from harmony_matrix.storage.models import Meeting
 
 #: How long the calendar entry lasts. The constitution sets no length (a debate
@@ -110,14 +111,7 @@ def _summary(meeting: Meeting) -> Message:
 def _description(meeting: Meeting) -> Message:
     """Everything a member needs to get there, the same lines as the notice."""
     lines: list[Message] = [_("Question: %(question)s", question=meeting.question)]
-    if meeting.place:
-        lines.append(_("Where: %(place)s", place=meeting.place))
-    if meeting.online_url:
-        lines.append(_("Online: %(url)s", url=meeting.online_url))
-    if meeting.accessibility:
-        lines.append(_("Access: %(access)s", access=meeting.accessibility))
-    if meeting.route_help:
-        lines.append(_("Getting there: %(help)s", help=meeting.route_help))
+    lines += whereabouts(meeting)
     if meeting.schedule_explanation:
         lines.append(_("Why it is on this date: %(reason)s", reason=meeting.schedule_explanation))
     return join(lines)

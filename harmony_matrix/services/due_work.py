@@ -40,6 +40,7 @@ from harmony_matrix.services.lookup import meeting_ref
 from harmony_matrix.services.membership import not_suspended
 from harmony_matrix.services.preparation import eligible_people, when
 from harmony_matrix.services.records import direct_message
+from harmony_matrix.services.whereabouts import whereabouts
 from harmony_matrix.storage.models import (
     BallotRound,
     BallotRoundStatus,
@@ -307,13 +308,7 @@ def meeting_reminder(meeting: Meeting, window: Window, timezone: str) -> Message
             "Reminder: %(kind)s %(ref)s starts in less than 24 hours, at %(when)s.", **params
         )
     lines = [opening, _("Question: %(question)s", question=meeting.question)]
-    if meeting.place:
-        lines.append(_("Where: %(place)s", place=meeting.place))
-    if meeting.online_url:
-        lines.append(_("Online: %(url)s", url=meeting.online_url))
-    if meeting.accessibility:
-        lines.append(_("Access: %(access)s", access=meeting.accessibility))
-    return join(lines)
+    return join([*lines, *whereabouts(meeting)])
 
 
 def ballot_reminder(

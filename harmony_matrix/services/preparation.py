@@ -59,6 +59,7 @@ from harmony_matrix.services.membership import (
     office_holders,
 )
 from harmony_matrix.services.records import audit, direct_message, enqueue
+from harmony_matrix.services.whereabouts import whereabouts
 from harmony_matrix.storage.models import (
     Meeting,
     MeetingMode,
@@ -504,14 +505,7 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
         lines.append(_("When: the date will be announced."))
     else:
         lines.append(_("When: %(when)s", when=when(meeting.starts_at, ctx.party.timezone)))
-    if meeting.place:
-        lines.append(_("Where: %(place)s", place=meeting.place))
-    if meeting.online_url:
-        lines.append(_("Online: %(url)s", url=meeting.online_url))
-    if meeting.accessibility:
-        lines.append(_("Access: %(access)s", access=meeting.accessibility))
-    if meeting.route_help:
-        lines.append(_("Getting there: %(help)s", help=meeting.route_help))
+    lines += whereabouts(meeting)
     if meeting.schedule_explanation and continuation:
         lines.append(
             _("Why it continues on this date: %(reason)s", reason=meeting.schedule_explanation)

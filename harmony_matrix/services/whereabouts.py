@@ -1,0 +1,21 @@
+"""Where a meeting is and how to take part, said the same way everywhere."""
+
+from __future__ import annotations
+
+from harmony_matrix.i18n import Message, _
+from harmony_matrix.storage.models import Meeting
+
+
+def whereabouts(meeting: Meeting) -> list[Message]:
+    """The place, the online link, the access provisions and the help with routes, those
+    that are set: as the notice, the calendar file and the reminders all say them."""
+    lines: list[Message] = []
+    if meeting.place:
+        lines.append(_("Where: %(place)s", place=meeting.place))
+    if meeting.online_url:
+        lines.append(_("Online: %(url)s", url=meeting.online_url))
+    if meeting.accessibility:
+        lines.append(_("Access: %(access)s", access=meeting.accessibility))
+    if meeting.route_help:
+        lines.append(_("Getting there: %(help)s", help=meeting.route_help))
+    return lines
