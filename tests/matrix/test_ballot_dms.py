@@ -6,6 +6,7 @@ recording) finds that only the latest link works, and the first one's refusal sa
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,13 +17,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
+from harmony_matrix.bot.sender import OutboxSender
 from harmony_matrix.constitution.process import PreparationStep
 from harmony_matrix.errors import HarmonyError
-from harmony_matrix.services import ballots, debate, delivery, meetings, preparation, roll_call
+from harmony_matrix.services import (
+    ballot_delivery,
+    ballots,
+    debate,
+    delivery,
+    meetings,
+    preparation,
+    roll_call,
+)
 from harmony_matrix.storage.models import OutboxMessage
 from tests.ballots.helpers import path_of
 from tests.matrix.member import bodies_in
 from tests.matrix.party import members_of_working_group
+from tests.matrix.sender_process import bot_client
 from tests.matrix.test_sender import write_session
 from tests.services.helpers import to_start
 
@@ -82,8 +93,38 @@ def start_sender(session_file: Path, database_url: str, log: Path) -> subprocess
     )
 
 
+class Died(BaseException):
+    """The sender's process dying: nothing after this point runs."""
+
+
+async def sent_but_not_recorded(ctx, tmp_path, bot_user, monkeypatch, matrix_id: str) -> None:
+    """Deliver one voter's ballot message and die before recording it: the window in
+    which a SIGKILL leaves a member with a link the database never confirmed. (A real
+    SIGKILL lands in it only by chance; this puts the sender there every time.)"""
+    async with ctx.transaction() as session:
+        outbox_id = await session.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.voting_right_id.is_not(None), OutboxMessage.destination == matrix_id
+            )
+        )
+    client = await bot_client(json.loads(write_session(tmp_path, bot_user).read_text()))
+    try:
+
+        async def die(*_args: object) -> bool:
+            raise Died
+
+        monkeypatch.setattr(ballot_delivery, "confirm_ballot_message", die)
+        pending = await delivery.pending(ctx, outbox_id)
+        assert pending is not None
+        with pytest.raises(Died):
+            await OutboxSender(client, ctx).send(pending)
+    finally:
+        monkeypatch.undo()
+        await client.close()
+
+
 async def test_forty_ballot_links_across_sigkill_each_voter_one_working_link(
-    ctx, database_url, tmp_path, register_user, member_client
+    ctx, database_url, tmp_path, register_user, member_client, monkeypatch
 ):
     bot_user = await register_user("bot", admin=True)
     users = [await register_user(f"voter{i}") for i in range(VOTERS)]
@@ -98,6 +139,9 @@ async def test_forty_ballot_links_across_sigkill_each_voter_one_working_link(
         # would be sent first and only slow the test down.
         await session.execute(delete(OutboxMessage).where(OutboxMessage.voting_right_id.is_(None)))
     assert await ballot_count(ctx, sent=False) == VOTERS
+
+    await sent_but_not_recorded(ctx, tmp_path, bot_user, monkeypatch, voters[0])
+    assert await ballot_count(ctx, sent=True) == 0
 
     session_file = write_session(tmp_path, bot_user)
     log = tmp_path / "sender.log"
@@ -140,5 +184,5 @@ async def test_forty_ballot_links_across_sigkill_each_voter_one_working_link(
         assert "already been used" in again.value.message.render("en")
     status = await ballots.round_status(ctx, ref)
     assert status.cast == status.eligible == VOTERS
-    # Said for the record: how many voters saw a second message in this run.
+    assert seconds >= 1  # the first voter's, at least; a SIGKILL may have made more
     print(f"voters with a second ballot message: {seconds}")
