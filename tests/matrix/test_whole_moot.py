@@ -14,8 +14,9 @@ from datetime import timedelta
 from nio import RoomGetStateEventResponse, RoomMessageNotice, RoomMessageText
 from sqlalchemy import select
 
-from harmony_matrix.services import ballots, consensus
-from harmony_matrix.services.lookup import meeting_ref
+from harmony_matrix.i18n import verbatim
+from harmony_matrix.services import ballots, consensus, records
+from harmony_matrix.services.lookup import meeting_ref, person_by_matrix_id
 from harmony_matrix.storage.models import ConsensusRecord, OutboxMessage
 from tests.matrix.bot_runner import bot_config, room_of, running
 from tests.matrix.meeting_script import (
@@ -132,10 +133,27 @@ async def start_party(ctx, register, member_client, *, far_server=None) -> tuple
 
 
 async def join_room(ctx, people: list[Member]) -> str:
+    """Everyone joins the working group's room, and opens their direct room with the bot
+    (as a member who has heard from it before has): a member on another homeserver who
+    joins a room only after a message was sent may never see it (their server does not
+    backfill what came before the join), and an encrypted message is readable only by
+    the devices in the room when it was sent."""
     room_id = await room_of(ctx, "working-group")
     for person in people:
         await person.wait_for_invite(room_id, within=60)
         await person.join(room_id, within=30)
+    async with ctx.transaction() as session:
+        for person in people:
+            await records.direct_message(
+                session,
+                ctx.now(),
+                await person_by_matrix_id(session, person.user_id),
+                message=verbatim("Hello from Harmony."),
+                dedupe_key=f"hello:{person.user_id}",
+            )
+    for person in people:
+        await join_direct_room(ctx, person)
+    await everyone_sent(ctx)
     return room_id
 
 
