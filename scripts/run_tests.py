@@ -6,8 +6,9 @@ caller gives their own -m).
 
 PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
 127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
-and dropped afterwards. Without either, the PostgreSQL pass is skipped and says so.
-Extra arguments go to pytest.
+and dropped afterwards. Without either, the PostgreSQL pass is skipped and says so. With
+it, the two passes run at the same time (the PostgreSQL pass's output follows the
+SQLite pass's). Extra arguments go to pytest.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import asyncpg
@@ -88,9 +90,6 @@ def main() -> int:
         return failed
 
     sqlite_env = {k: v for k, v in os.environ.items() if k != "HARMONY_TEST_DATABASE_URL"}
-    print("\n== Test suite on SQLite ==", flush=True)
-    status = run(f"{BIN}/pytest", *pytest_args, env=sqlite_env)
-
     url = os.environ.get("HARMONY_TEST_DATABASE_URL")
     created = None
     if not url:
@@ -98,6 +97,8 @@ def main() -> int:
         if created:
             url = f"postgresql://postgres@127.0.0.1:5432/{created}"
     if not url:
+        print("\n== Test suite on SQLite ==", flush=True)
+        status = run(f"{BIN}/pytest", *pytest_args, env=sqlite_env)
         print(
             "\n== PostgreSQL pass skipped: no server on 127.0.0.1:5432 and "
             "HARMONY_TEST_DATABASE_URL is not set ==",
@@ -105,16 +106,35 @@ def main() -> int:
         )
         # CI sets this so that a missing PostgreSQL fails the run instead of hiding.
         return status or (1 if os.environ.get("HARMONY_REQUIRE_POSTGRES") else 0)
-    print(f"\n== Test suite on PostgreSQL ({url.rsplit('@', 1)[-1]}) ==", flush=True)
+
     filtered = not selects_markers(pytest_args)
     pg_args = ["-m", POSTGRES_MARKERS, *pytest_args] if filtered else pytest_args
-    try:
-        pg_status = run(
-            f"{BIN}/pytest", *pg_args, env={**os.environ, "HARMONY_TEST_DATABASE_URL": url}
+    # The two passes run side by side: the SQLite pass spends much of its time waiting
+    # for the homeservers of the real-Synapse tests, the PostgreSQL pass on the database
+    # server, so together they take little longer than the longer one. The PostgreSQL
+    # pass's output is kept in a file and shown when it ends.
+    with tempfile.TemporaryFile() as pg_output:
+        print(f"\n== Test suite on PostgreSQL ({url.rsplit('@', 1)[-1]}), alongside ==", flush=True)
+        postgres = subprocess.Popen(
+            [f"{BIN}/pytest", *pg_args],
+            env={**os.environ, "HARMONY_TEST_DATABASE_URL": url},
+            stdout=pg_output,
+            stderr=subprocess.STDOUT,
         )
-    finally:
-        if created:
-            asyncio.run(drop_database(created))
+        try:
+            print("\n== Test suite on SQLite ==", flush=True)
+            status = run(f"{BIN}/pytest", *pytest_args, env=sqlite_env)
+            pg_status = postgres.wait()
+        finally:
+            if postgres.poll() is None:
+                postgres.kill()
+                postgres.wait()
+            if created:
+                asyncio.run(drop_database(created))
+        print(f"\n== Test suite on PostgreSQL ({url.rsplit('@', 1)[-1]}) ==", flush=True)
+        pg_output.seek(0)
+        sys.stdout.buffer.write(pg_output.read())
+        sys.stdout.flush()
     if filtered and pg_status == NO_TESTS_COLLECTED:
         # The caller chose only real-Synapse tests (./dev test tests/matrix): the filter
         # left nothing for PostgreSQL, which is not a failure.
