@@ -71,7 +71,9 @@ class Bot:
             log.error("The bot's device is not cross-signed: %s", error)
         self.client = client
         self.sender = OutboxSender(client, self.ctx, encrypt=self.settings.encrypt_rooms)
-        self.scheduler = Scheduler(self.ctx, self.sender.wake)
+        self.scheduler = Scheduler(
+            self.ctx, self.sender.wake, rooms_changed=self._reconcile_now.set
+        )
         self.dispatcher = Dispatcher(
             default_commands(), BotCommandSettings.from_config(self.config)
         )

@@ -27,12 +27,16 @@ class Scheduler:
         ctx: ServiceContext,
         wake_sender: Callable[[], None],
         *,
+        rooms_changed: Callable[[], None] = lambda: None,
         longest_sleep: float = 60.0,
         after_failure: float = 30.0,
         shortest_sleep: float = 0.05,
     ) -> None:
         self.ctx = ctx
         self.wake_sender = wake_sender
+        #: A round closed with a winner may finish a Thing, whose room then goes
+        #: read-only: the room keeper is told at once.
+        self.rooms_changed = rooms_changed
         self.longest_sleep = longest_sleep
         self.after_failure = after_failure
         #: A floor under every sleep: whatever the database says, never a busy loop.
@@ -59,6 +63,7 @@ class Scheduler:
         closed = await due_work.close_due_rounds(self.ctx, self.retries)
         if closed:
             log.info("Closed at their closing time: %s", ", ".join(closed))
+            self.rooms_changed()
         queued = await due_work.queue_reminders(self.ctx)
         if queued:
             log.info("Reminders queued: %s", queued)

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from harmony_matrix.constitution.process import FINISHED
+from harmony_matrix.constitution.process import Phase
 from harmony_matrix.constitution.scheduling import kind_name
 from harmony_matrix.errors import HarmonyError
 from harmony_matrix.i18n import Message, _, join
@@ -211,7 +211,8 @@ async def _meeting_reminders(session: AsyncSession, ctx: ServiceContext, now: da
         .where(
             Meeting.starts_at > now,
             Meeting.starts_at <= now + LONGEST,
-            Meeting.phase.not_in(FINISHED),
+            # Not yet open: a meeting opened early needs no "starts in an hour".
+            Meeting.phase == Phase.PLANNING,
         )
         .order_by(Meeting.id)
     )
@@ -359,7 +360,7 @@ async def next_due_at(ctx: ServiceContext, retries: CloseRetries | None = None) 
         starts = list(
             await session.scalars(
                 select(Meeting.starts_at).where(
-                    Meeting.starts_at > now, Meeting.phase.not_in(FINISHED)
+                    Meeting.starts_at > now, Meeting.phase == Phase.PLANNING
                 )
             )
         )

@@ -199,8 +199,10 @@ async def record_attendance(
             round_ = await open_round(session, meeting)
             if round_ is not None:
                 await grant_right(session, now, meeting, round_, attendee)
-        await session.flush()
-        await queue_state(session, ctx, meeting)
+            await session.flush()
+            # Only when someone arrived: answering again must not be a way to have the
+            # pinned state (and the ballot's turnout in it) refreshed on demand.
+            await queue_state(session, ctx, meeting)
         return await quorum_status(session, ctx, meeting)
 
 

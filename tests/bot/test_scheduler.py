@@ -24,8 +24,8 @@ async def until(condition, within: float = 10.0) -> None:
 async def test_the_scheduler_closes_a_due_round_wakes_the_sender_and_stops(demo, clock):
     ref = await meeting_at_vote(demo, await voters(demo, 6))
     await ballots.open_ballot(demo, ANA, ref, closes_at=clock() + timedelta(hours=2))
-    woken = []
-    scheduler = Scheduler(demo, lambda: woken.append(True))
+    woken, rooms = [], []
+    scheduler = Scheduler(demo, lambda: woken.append(True), rooms_changed=lambda: rooms.append(1))
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
 
@@ -41,6 +41,7 @@ async def test_the_scheduler_closes_a_due_round_wakes_the_sender_and_stops(demo,
     scheduler.wake()
     await until(closed)
     await until(lambda: asyncio.sleep(0, bool(woken)))  # the closing announcement goes
+    assert rooms  # a Thing it decided would have its room closed at once
 
     stop.set()
     await asyncio.wait_for(task, 2)

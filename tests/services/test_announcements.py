@@ -36,7 +36,7 @@ from harmony_matrix.storage.models import (
     OutboxMessage,
 )
 from harmony_matrix.voting.star import tabulate
-from tests.ballots.helpers import deliver_links, path_of, voters
+from tests.ballots.helpers import deliver_links, meeting_at_vote, path_of, voters
 
 from .helpers import ANA, CHLOE, ELIF, GWEN, MEDIA, OWG, prepared_moot
 
@@ -484,3 +484,18 @@ async def test_a_result_is_announced_once(demo):
         meeting = await session.get(Meeting, _id(ref))
         assert round_ is not None and meeting is not None
         assert not await announce_result(session, demo, meeting, round_, party_consensus=False)
+
+
+async def test_answering_the_roll_call_again_does_not_refresh_the_state(demo):
+    """Otherwise anyone present could have the pinned state, with the ballot's turnout
+    in it, rewritten whenever they like: a way to watch votes come in one by one."""
+    present = await voters(demo, 9)
+    ref = await meeting_at_vote(demo, present)
+    await ballots.open_ballot(demo, ANA, ref)
+    links = await deliver_links(demo)
+    await ballots.cast_ballot(demo, path_of(links[present[0]]), {1: 5, 2: 0, 3: 1})
+    meeting_id = int(ref.removeprefix("M-"))
+    before = [row.id for row in await _room(demo, meeting_id)]
+    for who in present:
+        await roll_call.record_attendance(demo, who, ref)
+    assert [row.id for row in await _room(demo, meeting_id)] == before

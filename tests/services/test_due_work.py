@@ -183,6 +183,15 @@ async def test_finished_or_unscheduled_meetings_are_not_reminded(demo, clock):
     assert await due_work.next_due_at(demo) is None
 
 
+async def test_a_meeting_opened_early_is_not_reminded_that_it_starts(demo, clock):
+    ref = await prepared_moot(demo, OWG, wait_for_start=False)
+    clock.current += timedelta(days=9, hours=12)
+    async with demo.transaction() as session:
+        (await meeting_by_ref(session, ref)).phase = Phase.DISCUSSION
+    assert await due_work.queue_reminders(demo) == 0
+    assert await due_work.next_due_at(demo) is None
+
+
 async def test_a_person_suspended_since_is_not_reminded(demo, clock):
     ref = await prepared_moot(demo, OWG, wait_for_start=False)
     clock.current += timedelta(days=9, hours=12)
