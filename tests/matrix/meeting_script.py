@@ -20,7 +20,7 @@ from nio import (
 from sqlalchemy import select
 
 from harmony_matrix.services import delivery
-from harmony_matrix.storage.models import Meeting
+from harmony_matrix.storage.models import Meeting, OutboxMessage
 from tests.matrix.bot_runner import reply_to
 from tests.matrix.member import Member
 
@@ -67,18 +67,45 @@ async def join_direct_room(ctx, member: Member) -> str:
 
 
 async def ballot_link(ctx, member: Member, seen: set[str], within: float = 60.0) -> str:
-    """The signed link of the next ballot message the member has not used yet, read as
-    the member reads it (decrypted, in their direct room); ``seen`` holds the event IDs
-    of ballot messages already used."""
+    """The signed link in the member's latest ballot message, read as the member reads it
+    (decrypted, in their direct room), once the bot has recorded its delivery; ``seen``
+    holds the ballot messages of earlier rounds.
+
+    The latest, not the first: a delivery the homeserver accepted but the bot did not
+    hear back about (a timeout under load) is sent again with a new link, and only the
+    latest link works."""
     room_id = await join_direct_room(ctx, member)
-    event = await member.wait_for(
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with ctx.transaction() as session:
+            waiting = await session.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.voting_right_id.is_not(None),
+                    OutboxMessage.destination == member.user_id,
+                    OutboxMessage.sent_at.is_(None),
+                )
+            )
+        if waiting is None:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the ballot message was not sent"
+        await asyncio.sleep(0.2)
+    await member.wait_for(
         lambda e: isinstance(e, RoomMessageText) and "/vote/" in e.body and e.event_id not in seen,
         room_id=room_id,
         within=within,
     )
-    assert isinstance(event, RoomMessageText)
-    seen.add(event.event_id)
-    word = next(w for w in event.body.split() if "/vote/" in w)
+    await member.sync()
+    member.decrypt_what_can_be()
+    new = [
+        event
+        for event_room, event in member.events
+        if event_room == room_id
+        and isinstance(event, RoomMessageText)
+        and "/vote/" in event.body
+        and event.event_id not in seen
+    ]
+    seen.update(event.event_id for event in new)
+    word = next(w for w in new[-1].body.split() if "/vote/" in w)
     return word.rsplit("/vote/", 1)[1]
 
 

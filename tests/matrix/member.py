@@ -147,7 +147,7 @@ class Member:
         reason. Syncs until one matches or ``within`` seconds have passed."""
         deadline = time.monotonic() + within
         while True:
-            self._decrypt_what_can_be()
+            self.decrypt_what_can_be()
             for event_room, event in self.events:
                 if (room_id is None or event_room == room_id) and predicate(event):
                     return event
@@ -172,7 +172,7 @@ class Member:
         assert isinstance(event, RoomMessageText)
         return event
 
-    def _decrypt_what_can_be(self) -> None:
+    def decrypt_what_can_be(self) -> None:
         for index, (room_id, event) in enumerate(self.events):
             if isinstance(event, MegolmEvent):
                 try:
