@@ -205,6 +205,11 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
         help=t(_("run the Matrix bot ([matrix] settings) until Ctrl-C or SIGTERM")),
     )
 
+    commands.add_parser(
+        "web",
+        help=t(_("run the web companion ([web] settings) until Ctrl-C or SIGTERM")),
+    )
+
     demo = commands.add_parser("demo", help=t(_("load the demo party into a local database")))
     demo.add_argument("--reset", action="store_true", help=t(_("start from an empty database")))
     return parser
@@ -383,6 +388,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         await migrations.require_current_schema(engine)
         if args.command == "bot":
             return await _bot(config, ctx, output)
+        if args.command == "web":
+            return await _web(config, ctx, output)
         handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
             "members": _members,
             "assemblies": _assemblies_import,
@@ -415,6 +422,51 @@ async def _bot(config: Config, ctx: ServiceContext, output: Output) -> int:
     output.say(_("The bot %(user)s is starting; stop it with Ctrl-C.", user=config.matrix.user_id))
     await bot.run()
     output.say(_("The bot has stopped."))
+    return EXIT_OK
+
+
+async def _web(config: Config, ctx: ServiceContext, output: Output) -> int:
+    # Imported here, like the bot: the other commands need no web server.
+    from aiohttp import web
+
+    from harmony_matrix.companion.app import make_app
+    from harmony_matrix.companion.security import AccessLogger
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    runner = web.AppRunner(make_app(ctx, config.web), access_log_class=AccessLogger)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, config.web.host, config.web.port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise InvalidInput(
+                _(
+                    "Cannot listen on %(host)s port %(port)s: %(reason)s.",
+                    host=config.web.host,
+                    port=config.web.port,
+                    reason=error.strerror or type(error).__name__,
+                )
+            ) from error
+        output.say(
+            _(
+                "The web companion is at %(url)s (listening on %(host)s port %(port)s); "
+                "stop it with Ctrl-C.",
+                url=config.web.public_base_url,
+                host=config.web.host,
+                port=config.web.port,
+            )
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    output.say(_("The web companion has stopped."))
     return EXIT_OK
 
 

@@ -120,6 +120,17 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str = "http://127.0.0.1:8080"
+    #: Believe X-Forwarded-For (for rate limits only) because a proxy of yours sets it.
+    trust_forwarded_for: bool = False
+    #: Ballot form posts allowed per client address per minute (0: no limit). Members
+    #: at one venue share an address, so it is generous; each link also votes only once.
+    ballot_posts_per_minute: int = 120
+
+    def check(self) -> None:
+        if self.ballot_posts_per_minute < 0:
+            raise _config_error("web.ballot_posts_per_minute", _("must be 0 or more"))
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise _config_error("web.public_base_url", _("must start with http:// or https://"))
 
 
 @dataclass(frozen=True)
@@ -295,6 +306,7 @@ def parse_share(value: object) -> Fraction:
 
 
 def _check(config: Config) -> None:
+    config.web.check()
     try:
         ZoneInfo(config.party.timezone)
     except (ZoneInfoNotFoundError, ValueError) as error:

@@ -26,8 +26,9 @@ from harmony_matrix.homeserver.install import SynapseInstallError, ensure_synaps
 
 BIN = os.path.dirname(sys.executable)
 LOCAL_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-#: The PostgreSQL pass leaves out the real-Synapse tests whose database does not matter.
-POSTGRES_MARKERS = "not synapse or database_matters"
+#: The PostgreSQL pass leaves out the real-Synapse and browser tests whose database does
+#: not matter.
+POSTGRES_MARKERS = "(not synapse and not browser) or database_matters"
 NO_TESTS_COLLECTED = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
 

@@ -1,0 +1,79 @@
+"""The app factory shared by ``harmony web``, the tests and the benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from harmony_matrix.companion import ballot, paper, public
+from harmony_matrix.companion.failures import error_pages
+from harmony_matrix.companion.keys import (
+    BALLOT_LIMITER,
+    RENDERER,
+    SECURITY,
+    SERVICES,
+    SETTINGS,
+)
+from harmony_matrix.companion.rendering import Renderer
+from harmony_matrix.companion.security import (
+    RateLimiter,
+    WebSecurity,
+    add_security_headers,
+    origin_of,
+)
+from harmony_matrix.config import Config, WebSettings
+from harmony_matrix.resources import data_dir
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage import migrations
+
+#: Ballot pages post a few numbers; a paper-ballot upload is the largest form (1 MiB).
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def make_app(ctx: ServiceContext, settings: WebSettings | None = None) -> web.Application:
+    """The companion for a ready :class:`ServiceContext` (its engine is the caller's)."""
+    settings = settings or WebSettings(public_base_url=ctx.public_base_url)
+    app = web.Application(middlewares=[error_pages], client_max_size=MAX_REQUEST_BYTES)
+    app[SERVICES] = ctx
+    app[SETTINGS] = settings
+    app[RENDERER] = Renderer(party_name=ctx.party.name, timezone=ctx.party.timezone)
+    app[SECURITY] = WebSecurity(ctx.secret_key, origin_of(settings.public_base_url))
+    app[BALLOT_LIMITER] = RateLimiter(settings.ballot_posts_per_minute)
+    app.on_response_prepare.append(add_security_headers)
+    app.router.add_static("/static/", data_dir("web") / "static", name="static")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    ballot.add_routes(app)
+    paper.add_routes(app)
+    public.add_routes(app)
+    return app
+
+
+def app_from_config(config: Config) -> web.Application:
+    """The companion for ``harmony web``: its database engine lives as long as the app
+    (opened at start-up, disposed at clean-up)."""
+    ctx = ServiceContext.from_config(config)
+    app = make_app(ctx, config.web)
+
+    async def engine(_app: web.Application) -> AsyncIterator[None]:
+        await migrations.require_current_schema(ctx.engine)
+        yield
+        await ctx.engine.dispose()
+
+    app.cleanup_ctx.append(engine)
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """The process answers."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """The database answers and has the schema this code expects."""
+    try:
+        await migrations.require_current_schema(request.app[SERVICES].engine)
+    except Exception:
+        return web.Response(status=503, text="not ready\n")
+    return web.Response(text="ready\n")
