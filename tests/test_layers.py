@@ -18,6 +18,8 @@ ALLOWED = {
     "services": BASE | {"constitution", "voting", "storage", "importers", "config"},
     # The bot's handlers parse, call one use case, render: never a rule or a table.
     "bot": BASE | {"services", "config"},
+    # Likewise the web companion's handlers (resources: its templates and static files).
+    "companion": BASE | {"services", "config", "resources"},
     # A tool the tests and the demo run, not part of the product's logic.
     "homeserver": set(),
 }

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harmony_matrix.i18n import _
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import harmony_matrix, harmony_matrix.resources as r, harmony_matrix.i18n as i
@@ -15,6 +17,14 @@ print(harmony_matrix.__file__)
 print(r.data_dir("locales"))
 print(r.data_dir("alembic"))
 print(i._("There is no assembly called “%(slug)s”.", slug="x").render("fr"))
+from harmony_matrix.companion.rendering import Renderer
+renderer = Renderer(party_name="P", timezone="Europe/London")
+print(renderer.templates)
+page = renderer.environment("fr").get_template("error.html").render(
+    title=i._("Page not found"), lang="fr", dir="ltr", languages=[], party_name="P",
+    request_path="/", status=404, message=None, error_id=None,
+)
+print(" ".join(page.split()).split("<h1 ")[1].split("</h1>")[0])
 """
 
 
@@ -47,6 +57,8 @@ def test_wheel_carries_the_data_folders(wheel):
         "harmony_matrix/_data/alembic/env.py",
         "harmony_matrix/_data/alembic/versions/0001_initial_schema.py",
         "harmony_matrix/_data/web/README.md",
+        "harmony_matrix/_data/web/templates/base.html",
+        "harmony_matrix/_data/web/static/vendor/harmony.css",
         "harmony_matrix/demo/members.csv",
         "harmony_matrix/demo/assemblies.toml",
     ):
@@ -81,10 +93,12 @@ def test_installed_wheel_migrates_translates_and_runs(wheel, tmp_path):
         text=True,
         check=True,
     )
-    module, locales, alembic, french = probe.stdout.splitlines()
-    for path in (module, locales, alembic):
+    module, locales, alembic, french, templates, heading = probe.stdout.splitlines()
+    for path in (module, locales, alembic, templates):
         assert path.startswith(str(target)), path
     assert french == "Il n'y a pas d'assemblée nommée « x »."
+    # The companion's templates and their GOV.UK macros render from the wheel, in French.
+    assert heading == f'class="govuk-heading-l">{_("Page not found").render("fr")}', heading
     demo = subprocess.run(
         [
             sys.executable,

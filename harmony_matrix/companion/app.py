@@ -24,8 +24,8 @@ from harmony_matrix.companion.security import (
 )
 from harmony_matrix.config import Config, WebSettings
 from harmony_matrix.resources import data_dir
+from harmony_matrix.services import health
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.storage import migrations
 
 #: Ballot pages post a few numbers; a paper-ballot upload is the largest form (1 MiB).
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -57,7 +57,7 @@ def app_from_config(config: Config) -> web.Application:
     app = make_app(ctx, config.web)
 
     async def engine(_app: web.Application) -> AsyncIterator[None]:
-        await migrations.require_current_schema(ctx.engine)
+        await health.require_ready(ctx)
         yield
         await ctx.engine.dispose()
 
@@ -72,8 +72,6 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """The database answers and has the schema this code expects."""
-    try:
-        await migrations.require_current_schema(request.app[SERVICES].engine)
-    except Exception:
+    if not await health.is_ready(request.app[SERVICES]):
         return web.Response(status=503, text="not ready\n")
     return web.Response(text="ready\n")
