@@ -2,7 +2,9 @@
 
 Synapse (for the real-homeserver tests under tests/matrix/) is installed first, once per
 machine. Those tests run in the SQLite pass only, unless marked database_matters (or the
-caller gives their own -m).
+caller gives their own -m). Likewise the browser tests' tools: the Node packages of
+package-lock.json (`npm ci`, again whenever the lock file changes) and Debian's Chromium
+(apt-get, when run as root on a machine without it).
 
 PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
 127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
@@ -14,17 +16,22 @@ SQLite pass's). Extra arguments go to pytest.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
+from pathlib import Path
 
 import asyncpg
 
 from harmony_matrix.homeserver.install import SynapseInstallError, ensure_synapse
 
 BIN = os.path.dirname(sys.executable)
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("HARMONY_CHROMIUM", "/usr/bin/chromium"))
 LOCAL_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 #: The PostgreSQL pass leaves out the real-Synapse and browser tests whose database does
 #: not matter.
@@ -72,6 +79,69 @@ def install_synapse() -> int:
     return 0
 
 
+def browser_required() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("HARMONY_REQUIRE_BROWSER"))
+
+
+def without_browser(problem: str) -> int:
+    """CI (CI or HARMONY_REQUIRE_BROWSER set) fails; elsewhere the browser tests skip."""
+    if browser_required():
+        print(f"{problem}: the browser tests cannot run.", flush=True)
+        return 1
+    print(f"{problem}: the browser tests will be skipped.", flush=True)
+    return 0
+
+
+def ensure_node_tools() -> int:
+    """`npm ci` when node_modules was not installed from this package-lock.json.
+
+    The stamp inside node_modules is named after the lock file's digest, so a changed
+    lock file (a pull, a branch switch) installs again, and `npm ci` removes the stamp
+    with the rest of the old node_modules."""
+    lock = ROOT / "package-lock.json"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
+    stamp = ROOT / "node_modules" / f".harmony-installed-{digest}"
+    if stamp.exists():
+        return 0
+    npm = shutil.which("npm")
+    if npm is None:
+        return without_browser("npm is missing (install Node.js 20 or newer)")
+    print("Installing the Node tools of package-lock.json (axe-core, html-validate, ...)")
+    if run(npm, "ci", "--no-audit", "--no-fund", "--prefix", str(ROOT)):
+        return without_browser("npm ci failed")
+    stamp.touch()
+    return 0
+
+
+def ensure_chromium() -> int:
+    """Debian's Chromium, installed with apt-get when we are root on a machine without it
+    (a fresh CI machine). Never a browser download of Playwright's own."""
+    if CHROMIUM.exists():
+        return 0
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return without_browser(
+            f"Chromium is missing ({CHROMIUM}; on Debian: sudo apt-get install chromium)"
+        )
+    print("Installing Chromium with apt-get (first run only, about 30 s)...", flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    steps = (
+        ["apt-get", "update", "-qq"],
+        # Another run installing at the same time holds dpkg's lock: wait for it.
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+         "-o", "DPkg::Lock::Timeout=300", "chromium"],
+    )  # fmt: skip
+    for step in steps:
+        print("$", " ".join(step), flush=True)
+        done = subprocess.run(step, env=environment, capture_output=True, text=True)
+        if done.returncode != 0:
+            print((done.stdout + done.stderr)[-2000:], flush=True)
+            return without_browser("Chromium could not be installed")
+    if not CHROMIUM.exists():
+        return without_browser(f"apt-get installed chromium, but {CHROMIUM} is not there")
+    print(f"Chromium installed: {CHROMIUM}", flush=True)
+    return 0
+
+
 def selects_markers(pytest_args: list[str]) -> bool:
     # "-m EXPR" and "-mEXPR"; long options start with "--".
     return any(arg.startswith("-m") for arg in pytest_args)
@@ -86,7 +156,7 @@ def main() -> int:
     )
     if failed:
         return failed
-    failed = install_synapse()
+    failed = install_synapse() or ensure_node_tools() or ensure_chromium()
     if failed:
         return failed
 

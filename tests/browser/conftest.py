@@ -131,7 +131,11 @@ def live(migrated_template: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def playwright_session() -> Iterator[Any]:
+def playwright_session(migrated_template: str) -> Iterator[Any]:
+    """Sync Playwright keeps an event loop running in the test thread from its start to
+    the session's end, after which asyncio.run() refuses to work there: the database
+    template (made with asyncio.run) is made first, whatever order a test names its
+    fixtures in."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -165,9 +169,10 @@ def axe_violations(page: Any, tags: list[str] = AXE_TAGS) -> list[dict[str, Any]
     enabled explicitly: it is off by default in axe 4)."""
     if not AXE_SCRIPT.is_file():
         _missing("node_modules/axe-core (npm ci)")
-    # Injected through the DevTools protocol, not a <script> tag, so the page's strict
-    # CSP stays on for the test.
-    page.evaluate(AXE_SCRIPT.read_text())
+    # Injected through the DevTools protocol (evaluate), not a <script> tag, so the
+    # page's strict CSP stays on for the test; once per document.
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8"))
     result = page.evaluate(
         """async (tags) => {
             const r = await axe.run(document, {
@@ -205,9 +210,10 @@ def html_errors(pages: dict[str, str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {name: [] for name in pages}
     if run.stdout.strip():
         for report in json.loads(run.stdout):
-            name = files.get(report["filePath"]) or files.get(str(ROOT / report["filePath"]))
+            path = report["filePath"]
+            name = files.get(path) or files.get(str(ROOT / path)) or path
             for message in report["messages"]:
-                found[name or report["filePath"]].append(
+                found.setdefault(name, []).append(
                     f"{message['ruleId']}: {message['message']} (line {message.get('line')})"
                 )
     elif run.returncode not in (0, 1):
