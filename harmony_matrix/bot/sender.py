@@ -10,7 +10,8 @@ Exactly once, by construction:
   carry the row's transaction ID under ``MARKER``).
 - Ballot messages follow ``services/ballot_delivery``: a new link and a new transaction
   ID at each attempt, confirmed only after the homeserver accepted it. Their text is
-  never logged.
+  never logged. A secretary's sign-in link to the paper-ballot page goes the same way
+  (``services/paper_sign_in``).
 - The state of each message (attempts, errors, retry times, sent, given up) is kept by
   ``services/delivery``; this module only talks to Matrix.
 
@@ -55,7 +56,7 @@ from harmony_matrix.bot.direct import (
     raw_request,
 )
 from harmony_matrix.errors import HarmonyError
-from harmony_matrix.services import ballot_delivery, delivery
+from harmony_matrix.services import ballot_delivery, delivery, paper_sign_in
 from harmony_matrix.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,8 @@ class OutboxSender:
         try:
             if message.is_ballot:
                 return await self._send_ballot(message)
+            if message.is_sign_in:
+                return await self._send_sign_in(message)
             if message.pin_key is not None and await self._skip_superseded(message):
                 return True
             return await self._send_plain(message)
@@ -242,7 +245,7 @@ class OutboxSender:
             # A ballot message's error is named by its type only: nothing that might quote
             # the message (and its link) reaches the log or the table.
             reason = (
-                type(error).__name__ if message.is_ballot else f"{type(error).__name__}: {error}"
+                type(error).__name__ if message.carries_link else f"{type(error).__name__}: {error}"
             )
             await self._failed(message, DeliveryFailure(reason))
         return False
@@ -446,6 +449,18 @@ class OutboxSender:
         event_id = await self._room_send(room_id, content, prepared.transaction_id)
         if not await ballot_delivery.confirm_ballot_message(self.ctx, prepared):
             log.warning("Ballot message %s was confirmed by another delivery first", message.id)
+            return False
+        await delivery.record_event_id(self.ctx, message.id, event_id)
+        return True
+
+    async def _send_sign_in(self, message: delivery.Pending) -> bool:
+        """A secretary's sign-in link, minted now and confirmed like a ballot link."""
+        room_id = await self.direct.room_for(message.destination)
+        prepared = await paper_sign_in.prepare_sign_in_message(self.ctx, message.id)
+        content = build_content(message, prepared.body, None, with_marker=False)
+        event_id = await self._room_send(room_id, content, prepared.transaction_id)
+        if not await paper_sign_in.confirm_sign_in_message(self.ctx, prepared):
+            log.warning("Sign-in message %s was confirmed by another delivery first", message.id)
             return False
         await delivery.record_event_id(self.ctx, message.id, event_id)
         return True

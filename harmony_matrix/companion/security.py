@@ -63,7 +63,9 @@ class WebSecurity:
     def check_post(self, request: web.Request, token: str | None, scope: str) -> None:
         """Refuse a POST from another site or without this scope's valid token."""
         origin = request.headers.get("Origin")
-        if origin is not None and origin not in self._own_origins(request):
+        # Under our Referrer-Policy (no-referrer) browsers send "Origin: null" even for
+        # the site's own forms; Sec-Fetch-Site and the token decide those.
+        if origin not in (None, "null") and origin not in self._own_origins(request):
             raise NotAllowed(_("This form was sent from another website, so it was refused."))
         if request.headers.get("Sec-Fetch-Site") == "cross-site":
             raise NotAllowed(_("This form was sent from another website, so it was refused."))

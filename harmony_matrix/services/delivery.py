@@ -117,10 +117,22 @@ class Pending:
     attachment_type: str | None = None
     #: Set when an attempt may have reached the homeserver (see :func:`attempt_started`).
     first_attempt_at: datetime | None = None
+    #: A secretary's sign-in message: its link is minted when it is sent, like a ballot's
+    #: (services/paper_sign_in.py).
+    paper_sign_in_id: int | None = None
 
     @property
     def is_ballot(self) -> bool:
         return self.voting_right_id is not None
+
+    @property
+    def is_sign_in(self) -> bool:
+        return self.paper_sign_in_id is not None
+
+    @property
+    def carries_link(self) -> bool:
+        """Its text gets a secret link when it is sent: never log it or its errors."""
+        return self.is_ballot or self.is_sign_in
 
     @property
     def meeting_id(self) -> int | None:
@@ -158,6 +170,7 @@ def pending_of(message: OutboxMessage) -> Pending:
         attachment=message.attachment,
         attachment_type=message.attachment_type,
         first_attempt_at=message.first_attempt_at,
+        paper_sign_in_id=message.paper_sign_in_id,
     )
 
 
@@ -222,6 +235,8 @@ async def mark_delivered(
         message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
         if message is None or message.voting_right_id is not None:
             raise ValueError("ballot messages are confirmed with confirm_ballot_message")
+        if message.paper_sign_in_id is not None:
+            raise ValueError("sign-in messages are confirmed with confirm_sign_in_message")
         if message.sent_at is not None:
             return
         message.sent_at = ctx.now()

@@ -35,6 +35,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -266,48 +268,96 @@ async def _present(session: AsyncSession, meeting: Meeting, now: datetime) -> in
     )
 
 
-async def enter_paper_vote(
+@dataclass(frozen=True)
+class PaperCheck:
+    """Paper ballots as they would be counted: how many, and each option's total."""
+
+    meeting_ref: str
+    options: tuple[BallotOption, ...]
+    ballots: int
+    #: The sum of each option's scores, in the options' order.
+    totals: tuple[int, ...]
+    most_ballots: int
+
+
+async def check_paper_vote(
     ctx: ServiceContext, actor: str | None, ref: str, data: bytes
-) -> RoundView:
-    """Count the paper ballots of the meeting's current vote and record the outcome:
-    the STAR winner is consensus; no clear winner sends the meeting back to debate."""
+) -> PaperCheck:
+    """What :func:`enter_paper_vote` would count, refused for the same reasons, without
+    counting or storing anything (the page shows it before the secretary confirms)."""
+    _receipts, names, scores = _read(data)
+    async with ctx.transaction() as session:
+        meeting, _person = await meeting_for_organiser(session, ctx, actor, ref)
+        _round, options, rows = await _ballot_rows(session, ctx, meeting, names, scores)
+        return PaperCheck(
+            meeting_ref=meeting_ref(meeting.id),
+            options=options,
+            ballots=len(rows),
+            totals=tuple(sum(row[i] for row in rows) for i in range(len(options))),
+            most_ballots=await _present(session, meeting, ctx.now()),
+        )
+
+
+def _read(data: bytes) -> tuple[list[str] | None, list[str], npt.NDArray[np.int8]]:
     receipts, ballot_data = _split_receipts(data)
     names, scores = parse_ballots(ballot_data)
     if receipts is not None and len(receipts) != len(scores):
         raise InvalidInput(
             _("Every paper ballot needs its receipt, or leave out the receipt column.")
         )
+    return receipts, names, scores
+
+
+async def _ballot_rows(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    meeting: Meeting,
+    names: list[str],
+    scores: npt.NDArray[np.int8],
+) -> tuple[BallotRound | None, tuple[BallotOption, ...], list[list[int]]]:
+    """The vote's round (locked) and the ballots' scores in the options' order, if paper
+    ballots may be entered for this vote now."""
+    if meeting.phase is not Phase.VOTE:
+        raise RuleViolation(
+            _("Paper ballots are entered when the debate has ended with two or more options.")
+        )
+    round_ = await current_round(session, meeting, lock=True)
+    if round_ is not None and not awaiting_paper(round_):
+        raise RuleViolation(
+            _(
+                "This vote is in Harmony's ballot box: close the ballot to count it. A "
+                "vote is held online or on paper, never both, because Harmony does not "
+                "know who voted online."
+            )
+        )
+    options = tuple(BallotOption(o.number, o.text) for o in await options_of(session, meeting))
+    order = _columns(names, options)
+    rows = [[int(row[order[i]]) for i in range(len(options))] for row in scores]
+    present = await _present(session, meeting, ctx.now())
+    if len(rows) > present:
+        raise InvalidInput(
+            _n(
+                "There is %(count)s paper ballot, but the number of people present who "
+                "may vote is %(present)s.",
+                "There are %(count)s paper ballots, but the number of people present who "
+                "may vote is %(present)s.",
+                len(rows),
+                present=present,
+            )
+        )
+    return round_, options, rows
+
+
+async def enter_paper_vote(
+    ctx: ServiceContext, actor: str | None, ref: str, data: bytes
+) -> RoundView:
+    """Count the paper ballots of the meeting's current vote and record the outcome:
+    the STAR winner is consensus; no clear winner sends the meeting back to debate."""
+    receipts, names, scores = _read(data)
     async with ctx.transaction() as session:
         meeting, person = await meeting_for_organiser(session, ctx, actor, ref)
         now = ctx.now()
-        if meeting.phase is not Phase.VOTE:
-            raise RuleViolation(
-                _("Paper ballots are entered when the debate has ended with two or more options.")
-            )
-        round_ = await current_round(session, meeting, lock=True)
-        if round_ is not None and not awaiting_paper(round_):
-            raise RuleViolation(
-                _(
-                    "This vote is in Harmony's ballot box: close the ballot to count it. A "
-                    "vote is held online or on paper, never both, because Harmony does not "
-                    "know who voted online."
-                )
-            )
-        options = tuple(BallotOption(o.number, o.text) for o in await options_of(session, meeting))
-        order = _columns(names, options)
-        rows = [[int(row[order[i]]) for i in range(len(options))] for row in scores]
-        present = await _present(session, meeting, now)
-        if len(rows) > present:
-            raise InvalidInput(
-                _n(
-                    "There is %(count)s paper ballot, but the number of people present who "
-                    "may vote is %(present)s.",
-                    "There are %(count)s paper ballots, but the number of people present who "
-                    "may vote is %(present)s.",
-                    len(rows),
-                    present=present,
-                )
-            )
+        round_, options, rows = await _ballot_rows(session, ctx, meeting, names, scores)
         result = count(options, rows)
         if round_ is None:
             round_ = _paper_round(meeting, options, now)

@@ -567,6 +567,29 @@ class OutboxMessage(Base):
     #: first version is sent and pinned, later ones edit it; a version superseded before
     #: it was sent is not sent at all. MatrixState ``pinned:<key>`` holds the event ID.
     pin_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: A secretary's one-time sign-in link to the paper-ballot page: minted by the sender
+    #: when it sends, like a ballot link, and never stored (services/paper_sign_in.py).
+    paper_sign_in_id: Mapped[int | None] = mapped_column(ForeignKey("paper_sign_ins.id"))
+
+
+class PaperSignIn(Base):
+    """A one-time link that signs a meeting's organiser in to enter its paper ballots.
+
+    It holds only a hash of the random token in the link, written when the homeserver
+    has accepted the direct message with it (services/paper_sign_in.py), and when it was
+    used: a link works once, until ``expires_at``.
+    """
+
+    __tablename__ = "paper_sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    #: SHA-256 of the token; empty until the message with the link was delivered.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None]
 
 
 class HandledEvent(Base):

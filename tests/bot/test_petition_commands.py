@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from harmony_matrix.errors import RuleViolation
-from harmony_matrix.services import assembly_rooms, ballots, remits
+from harmony_matrix.services import assembly_rooms, ballots, paper_sign_in, remits
 from harmony_matrix.storage.models import BallotRound, OutboxMessage, Person, Petition
 from tests.ballots.helpers import meeting_at_vote, voters
 from tests.services.helpers import (
@@ -22,6 +22,7 @@ from tests.services.helpers import (
     row_counts,
     signing_members,
 )
+from tests.services.paper_helpers import deliver_sign_in_links
 
 from .conftest import MEDIA_ROOM, OTHER_ROOM, Chat, html, plain
 
@@ -198,13 +199,31 @@ async def test_ballot_paper_holds_the_vote_on_paper_and_says_how_to_enter_it(eng
         "- 1. Meet monthly",
         "- 2. Meet every two months",
         "- 3. Meet yearly",
-        "Then type the ballots into a CSV file. Row 1 names the options, in this order; "
+        "Then type the ballots in on a web page. Check your direct messages: I am sending "
+        "you a link that signs you in to it. It works once, for two hours.",
+        "Or type the ballots into a CSV file. Row 1 names the options, in this order; "
         "then one row of scores for each paper: "
         "1. Meet monthly,2. Meet every two months,3. Meet yearly",
-        "Until Harmony has a web page for this, whoever runs Harmony's server enters the "
-        "file with this command, which counts the ballots and records the outcome: "
+        "Whoever runs Harmony's server enters the file with this command, which counts the "
+        "ballots and records the outcome: "
         f"harmony ballots enter {ref} FILE.csv",
     ]
+    # The link goes to the secretary alone, by direct message, minted when it is sent.
+    async with chat.ctx.transaction() as session:
+        [dm] = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.paper_sign_in_id.is_not(None))
+            )
+        )
+        room_texts = list(
+            await session.scalars(
+                select(OutboxMessage.body).where(OutboxMessage.is_direct.is_(False))
+            )
+        )
+    assert dm.destination == ANA and dm.is_direct and "/paper/" not in dm.body
+    assert not any("/paper/" in text for text in room_texts)
+    [link] = (await deliver_sign_in_links(chat.ctx)).values()
+    assert (await paper_sign_in.check_sign_in(chat.ctx, link)).meeting_ref == ref
     with pytest.raises(RuleViolation):
         await ballots.open_ballot(chat.ctx, ANA, ref)
     async with chat.ctx.transaction() as session:

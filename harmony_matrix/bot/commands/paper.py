@@ -1,9 +1,10 @@
 """Paper ballots: a vote of an in-person meeting held on paper instead of online.
 
 ``!ballot paper`` decides it (services/paper_votes.py ``prepare_paper_vote``: after
-that, no online ballot can be opened for the vote) and says how the ballots are
-entered. The page to enter them comes with the web companion; until then the
-operator's ``harmony ballots enter`` counts them.
+that, no online ballot can be opened for the vote), says how the ballots are entered,
+and sends the secretary a one-time link to the web companion's page for entering them
+by direct message, never in the room (services/paper_sign_in.py). The operator's
+``harmony ballots enter`` counts a CSV file of them too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from harmony_matrix.bot.commands.base import Command, Param, Request
 from harmony_matrix.bot.replies import Code, Reply, Strong
 from harmony_matrix.i18n import _, _n, verbatim
-from harmony_matrix.services import assembly_rooms, paper_votes
+from harmony_matrix.services import assembly_rooms, paper_sign_in, paper_votes
 
 SECRETARY = _("a secretary of the assembly, or the General Secretary")
 
@@ -50,17 +51,26 @@ async def ballot_paper_command(request: Request) -> Reply:
     )
     reply.say(_("On the paper, each person gives every option a score from 0 (worst) to 5 (best):"))
     reply.items(verbatim(option.label) for option in plan.options)
+    if await paper_sign_in.send_sign_in_link(
+        request.ctx, request.person.matrix_id, plan.meeting_ref
+    ):
+        reply.say(
+            _(
+                "Then type the ballots in on a web page. Check your direct messages: I am "
+                "sending you a link that signs you in to it. It works once, for two hours."
+            )
+        )
     reply.say(
         _(
-            "Then type the ballots into a CSV file. Row 1 names the options, in this order; "
+            "Or type the ballots into a CSV file. Row 1 names the options, in this order; "
             "then one row of scores for each paper:"
         ),
         Code(verbatim(plan.header)),
     )
     return reply.say(
         _(
-            "Until Harmony has a web page for this, whoever runs Harmony's server enters "
-            "the file with this command, which counts the ballots and records the outcome:"
+            "Whoever runs Harmony's server enters the file with this command, which counts "
+            "the ballots and records the outcome:"
         ),
         Code(verbatim(plan.command)),
     )
@@ -70,8 +80,9 @@ BALLOT_PAPER = Command(
     name="ballot paper",
     usage=_("%(prefix)sballot paper [ID]"),
     summary=_(
-        "Holds the vote of meeting ID, or of the meeting in this room, on paper, and says "
-        "how to enter the paper ballots. An online ballot nobody has used yet is withdrawn."
+        "Holds the vote of meeting ID, or of the meeting in this room, on paper, says how "
+        "to enter the paper ballots and sends you a link to the page for them. An online "
+        "ballot nobody has used yet is withdrawn."
     ),
     who=SECRETARY,
     handler=ballot_paper_command,
