@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
@@ -194,28 +195,37 @@ def html_errors(pages: dict[str, str]) -> dict[str, list[str]]:
     binary = NODE_BIN / "html-validate"
     if not binary.exists():
         _missing("node_modules/.bin/html-validate (npm ci)")
-    folder = RESULTS / "html"
-    folder.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="html-", dir=RESULTS))
     files = {}
     for index, (name, html) in enumerate(pages.items()):
         path = folder / f"page-{index}.html"
         path.write_text(html, encoding="utf-8")
         files[str(path)] = name
+    # The report goes to a file: piped, a large JSON report is cut off at 64 KiB.
+    report_file = folder / "report.json"
     run = subprocess.run(
-        [str(binary), "--config", str(ROOT / ".htmlvalidate.json"), "--formatter", "json", *files],
+        [
+            str(binary),
+            "--config",
+            str(ROOT / ".htmlvalidate.json"),
+            "--formatter",
+            f"json={report_file}",
+            *files,
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
-    found: dict[str, list[str]] = {name: [] for name in pages}
-    if run.stdout.strip():
-        for report in json.loads(run.stdout):
-            path = report["filePath"]
-            name = files.get(path) or files.get(str(ROOT / path)) or path
-            for message in report["messages"]:
-                found.setdefault(name, []).append(
-                    f"{message['ruleId']}: {message['message']} (line {message.get('line')})"
-                )
-    elif run.returncode not in (0, 1):
+    if run.returncode not in (0, 1) or not report_file.is_file():
         raise RuntimeError(f"html-validate failed: {run.stderr}")
+    found: dict[str, list[str]] = {name: [] for name in pages}
+    for report in json.loads(report_file.read_text(encoding="utf-8") or "[]"):
+        path = report["filePath"]
+        name = files.get(path) or files.get(str(ROOT / path)) or path
+        for message in report["messages"]:
+            found.setdefault(name, []).append(
+                f"{message['ruleId']}: {message['message']} (line {message.get('line')})"
+            )
+    shutil.rmtree(folder, ignore_errors=True)
     return found
