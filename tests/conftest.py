@@ -45,6 +45,12 @@ def backend_name() -> str:
     return "postgresql" if POSTGRES_URL else "sqlite"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: sync Playwright holds an event loop in the test thread while a
+    browser module runs, which async tests cannot share (tests/browser/conftest.py)."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+
+
 def pytest_report_header() -> str:
     return f"harmony test database: {backend_name()}"
 

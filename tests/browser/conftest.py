@@ -131,12 +131,12 @@ def live(migrated_template: str, tmp_path: Path) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session(migrated_template: str) -> Iterator[Any]:
-    """Sync Playwright keeps an event loop running in the test thread from its start to
-    the session's end, after which asyncio.run() refuses to work there: the database
-    template (made with asyncio.run) is made first, whatever order a test names its
-    fixtures in."""
+    """Sync Playwright keeps an event loop running in the test thread while it runs,
+    and asyncio (pytest-asyncio's runner, asyncio.run) refuses to work there meanwhile.
+    So it lives for one module only, the database template (made with asyncio.run) is
+    made first, and the browser tests run after every other test (tests/conftest.py)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -147,7 +147,7 @@ def playwright_session(migrated_template: str) -> Iterator[Any]:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Any) -> Iterator[Any]:
     browser = playwright_session.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
