@@ -134,7 +134,6 @@ async def test_a_real_static_asset_has_the_strict_headers(client):
 async def test_secret_pages_are_never_stored_by_a_browser_or_proxy(test_client, path):
     response = await test_client.get(path)
     assert response.headers["Cache-Control"] == "no-store"
-    assert SECRET not in await response.text()
 
 
 async def test_a_public_page_may_be_cached(test_client):
