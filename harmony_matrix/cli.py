@@ -430,11 +430,15 @@ async def _web(config: Config, ctx: ServiceContext, output: Output) -> int:
     from aiohttp import web
 
     from harmony_matrix.companion.app import make_app
-    from harmony_matrix.companion.security import AccessLogger
+    from harmony_matrix.companion.security import AccessLogger, install_log_redaction
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # After basicConfig, so the root handler gets it too: aiohttp's own error records
+    # ("Error handling request from <address>", a request line in a parser error, a
+    # traceback) and any other record lose ballot links and client addresses.
+    install_log_redaction()
     runner = web.AppRunner(make_app(ctx, config.web), access_log_class=AccessLogger)
     await runner.setup()
     stop = asyncio.Event()

@@ -1,0 +1,64 @@
+"""bench/ballot_bench.py runs end to end at a tiny size and loses or doubles no ballot.
+
+Only the counts are checked, never the timings (a test machine's speed says nothing).
+On the backend under test: a SQLite file, or a throw-away database the bench creates
+and drops on the test PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from harmony_matrix.storage.database import normalise_url
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow  # two server processes and a vote: about 10 s
+def test_the_ballot_bench_counts_every_ballot_once(tmp_path):
+    backend = ["--sqlite"]
+    if POSTGRES_URL:
+        server = make_url(normalise_url(POSTGRES_URL)).set(database="postgres")
+        backend = ["--postgres", server.render_as_string(hide_password=False)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ballot_bench.py"),
+            *backend,
+            "--ballots",
+            "3",
+            "--concurrency",
+            "1",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads((tmp_path / "ballot_bench.json").read_text())
+    assert [level["concurrency"] for level in figures["levels"]] == [1, 2]
+    expected = 0
+    for level in figures["levels"]:
+        expected += 3
+        assert level["harmony"]["ok"] == level["bare"]["ok"] == 3
+        assert level["stored_after"]["sealed"] == level["expected_sealed"] == expected
+        assert level["stored_after"]["spent"] == expected
+        assert level["stored_after"]["bare"] == level["expected_bare"] == expected
+    final = figures["final"]
+    assert final["receipts_given"] == final["distinct_receipts_given"] == 6
+    assert final["counted"] == final["counted_in_result"] == 6
+    assert (final["lost"], final["doubled"], final["closed"]) == (0, 0, 1)
+    assert "MET" in result.stdout and "| concurrency |" in result.stdout
+    markdown = (tmp_path / "ballot_bench.md").read_text()
+    assert "| 2 |" in markdown
