@@ -108,11 +108,16 @@ class WebSecurity:
     def check_post(self, request: web.Request, token: str | None, scope: str) -> None:
         """Refuse a POST from another site or without this scope's valid token."""
         origin = request.headers.get("Origin")
+        fetch_site = request.headers.get("Sec-Fetch-Site")
         # Under our Referrer-Policy (no-referrer) browsers send "Origin: null" even for
-        # the site's own forms; Sec-Fetch-Site and the token decide those.
-        if origin not in (None, "null") and origin not in self._own_origins(request):
+        # the site's own forms; then the browser's own Sec-Fetch-Site must say
+        # same-origin (a sandboxed frame or a data: URL also sends null, as cross-site).
+        if origin == "null":
+            if fetch_site != "same-origin":
+                raise NotAllowed(_("This form was sent from another website, so it was refused."))
+        elif origin is not None and origin not in self._own_origins(request):
             raise NotAllowed(_("This form was sent from another website, so it was refused."))
-        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        if fetch_site in ("cross-site", "same-site"):
             raise NotAllowed(_("This form was sent from another website, so it was refused."))
         try:
             digest = self.serializer.loads(token or "", max_age=CSRF_MAX_AGE_SECONDS)

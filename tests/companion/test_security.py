@@ -276,6 +276,7 @@ def test_an_expired_token_is_refused_and_one_just_in_time_accepted():
     [
         {"Origin": "https://evil.example"},
         {"Origin": "null"},  # a sandboxed frame or a data: URL
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
         {"Origin": "http://vote.example.org"},  # our name, but not our scheme
         {"Origin": "https://vote.example.org.evil.example"},
         {"Sec-Fetch-Site": "cross-site"},
@@ -285,6 +286,12 @@ def test_an_expired_token_is_refused_and_one_just_in_time_accepted():
 )
 def test_a_post_from_another_site_is_refused_even_with_a_valid_token(headers):
     assert "another website" in refused(security.csrf_token("s"), "s", headers)
+
+
+def test_our_own_form_under_no_referrer_sends_origin_null_and_is_accepted():
+    # What Chromium sends for the site's own form under Referrer-Policy: no-referrer.
+    headers = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    security.check_post(post(headers), security.csrf_token("s"), "s")
 
 
 async def test_over_http_a_refused_post_is_a_403_page_and_reaches_no_handler(ctx):
