@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from harmony_matrix.bot.commands import BotCommandSettings, Dispatcher, default_commands
+from harmony_matrix.i18n import available_languages
 from harmony_matrix.services import consensus, debate, people, roll_call
 from harmony_matrix.storage.models import Assembly, AuditEvent
 from tests.services.helpers import (
@@ -100,7 +101,7 @@ async def test_language_sets_the_persons_language_and_answers_in_it(chat):
 async def test_language_refuses_a_language_without_a_catalog_and_lists_the_available(chat):
     text = await chat.text(GWEN, "!language xx")
     assert text.splitlines() == [
-        "Harmony does not speak “xx” yet. Choose one of: en, fr.",
+        f"Harmony does not speak “xx” yet. Choose one of: {', '.join(available_languages())}.",
         "Usage: !language CODE",
     ]
     assert (await people.whoami(chat.ctx, GWEN)).language == "cy"
