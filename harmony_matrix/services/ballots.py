@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
 import logging
 import random
@@ -27,6 +29,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -36,8 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.eligibility import Act, check_may
 from harmony_matrix.constitution.process import Phase
-from harmony_matrix.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from harmony_matrix.i18n import _, _n
+from harmony_matrix.errors import (
+    HarmonyError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RuleViolation,
+)
+from harmony_matrix.i18n import Message, _, _n
 from harmony_matrix.services.ballot_cleanup import clean_up_after_close
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.debate import apply_vote_outcome, options_of
@@ -61,7 +70,7 @@ from harmony_matrix.storage.models import (
     SpentToken,
     VotingRight,
 )
-from harmony_matrix.voting.links import BallotLink, right_hash, spent_hash
+from harmony_matrix.voting.links import BallotLink, ExpiredLink, right_hash, spent_hash
 from harmony_matrix.voting.sealing import RoundKeys, SealBroken, new_receipt, seal, unseal
 from harmony_matrix.voting.star import StarResult, tabulate
 
@@ -202,29 +211,105 @@ async def _open(
 
 @dataclass(frozen=True)
 class BallotPaper:
-    """What the ballot page shows: the question and the options, nothing about the voter."""
+    """What the ballot page shows: the question, the options and the closing time, and
+    the voter's saved language (to speak it); nothing else about the voter."""
 
     meeting_ref: str
     question: str
     round_number: int
+    #: In this voter's own order (see :func:`voter_order`), not the count's.
     options: tuple[BallotOption, ...]
+    closes_at: datetime | None = None
+    language: str | None = None
+
+
+class LinkProblem(StrEnum):
+    """Why a ballot link cannot be used now: each has its own page saying what to do."""
+
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    USED = "used"
+    CLOSED = "closed"
+    SUSPENDED = "suspended"
+
+
+class BallotLinkError(HarmonyError):
+    """A ballot link refused by one of the checks of :func:`_check_link`."""
+
+    def __init__(
+        self, message: Message, problem: LinkProblem, meeting_ref: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        #: The meeting whose ballot closed (for "the result will be at ..."), when known.
+        self.meeting_ref = meeting_ref
+
+
+class LinkRefused(BallotLinkError, NotAllowed):
+    """Not a working link for this person: invalid, expired, or its holder suspended."""
+
+
+class LinkUnusable(BallotLinkError, RuleViolation):
+    """A working link that cannot vote now: already used, or its ballot closed."""
+
+
+def _invalid_link() -> LinkRefused:
+    return LinkRefused(
+        _("This voting link is not valid. Use the link in your latest message from Harmony."),
+        LinkProblem.INVALID,
+    )
+
+
+def _link_used() -> LinkUnusable:
+    return LinkUnusable(
+        _("This link has already been used to vote. Each link votes once."), LinkProblem.USED
+    )
+
+
+def voter_order(
+    key: bytes, token: str, options: tuple[BallotOption, ...]
+) -> tuple[BallotOption, ...]:
+    """The options in the order one voter sees them: sorted by an HMAC of the link's
+    token and the option under the secret key. Each voter gets their own order (no option
+    gains from always coming first), the same on every visit, and nothing is stored."""
+
+    def rank(option: BallotOption) -> bytes:
+        message = f"option-order:{token}:{option.number}".encode()
+        return hmac.new(key, message, hashlib.sha256).digest()
+
+    return tuple(sorted(options, key=rank))
 
 
 async def ballot_paper(ctx: ServiceContext, signed_link: str) -> BallotPaper:
     """Check a link (valid, unexpired, its round open, its right unused) for the page."""
     async with ctx.transaction() as session:
-        _link, round_, _person = await _check_link(session, ctx, signed_link)
+        link, round_, person = await _check_link(session, ctx, signed_link)
         meeting = await session.get(Meeting, round_.meeting_id)
         assert meeting is not None
         return BallotPaper(
-            meeting_ref(meeting.id), meeting.question, round_.number, _options(round_)
+            meeting_ref(meeting.id),
+            meeting.question,
+            round_.number,
+            voter_order(ctx.ballot_key(), link.token, _options(round_)),
+            closes_at=round_.closes_at,
+            language=person.language,
         )
 
 
 async def _check_link(
     session: AsyncSession, ctx: ServiceContext, signed_link: str
 ) -> tuple[BallotLink, BallotRound, Person]:
-    link = BallotLink.verify(signed_link, ctx.ballot_key(), ctx.now())
+    try:
+        link = BallotLink.verify(signed_link, ctx.ballot_key(), ctx.now())
+    except ExpiredLink as error:
+        expired = await session.get(BallotRound, error.round_id)
+        raise LinkRefused(
+            error.message,
+            LinkProblem.EXPIRED,
+            meeting_ref(expired.meeting_id) if expired is not None else None,
+        ) from error
+    except NotAllowed as error:
+        raise _invalid_link() from error
     # A shared lock on the round: closing (which takes it exclusively) waits for
     # ballots being cast, and a ballot cast after closing sees the round closed.
     round_ = await session.scalar(
@@ -234,9 +319,7 @@ async def _check_link(
         select(VotingRight).where(VotingRight.token_hash == right_hash(link.token))
     )
     if round_ is None or right is None or right.round_id != round_.id:
-        raise NotAllowed(
-            _("This voting link is not valid. Use the link in your latest message from Harmony.")
-        )
+        raise _invalid_link()
     meeting = await session.get(Meeting, round_.meeting_id)
     assert meeting is not None
     if (
@@ -244,13 +327,16 @@ async def _check_link(
         or meeting.phase is not Phase.VOTE
         or (round_.closes_at is not None and ctx.now() >= round_.closes_at)
     ):
-        raise RuleViolation(_("This ballot is closed."))
+        raise LinkUnusable(_("This ballot is closed."), LinkProblem.CLOSED, meeting_ref(meeting.id))
     spent = await session.get(SpentToken, spent_hash(link.token))
     if spent is not None:
-        raise RuleViolation(_("This link has already been used to vote. Each link votes once."))
+        raise _link_used()
     person = await session.get(Person, right.person_id)
     assert person is not None
-    check_may(standing(person, ctx.now()), Act.VOTE)
+    try:
+        check_may(standing(person, ctx.now()), Act.VOTE)
+    except NotAllowed as error:
+        raise LinkRefused(error.message, LinkProblem.SUSPENDED) from error
     return link, round_, person
 
 
@@ -270,7 +356,7 @@ async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int
         )
         if spent.rowcount != 1:  # type: ignore[attr-defined]
             # Another request spent the same token first: this one stores nothing.
-            raise RuleViolation(_("This link has already been used to vote. Each link votes once."))
+            raise _link_used()
         receipt = new_receipt()
         session.add(
             SealedBallot(

@@ -38,6 +38,15 @@ def spent_hash(token: str) -> str:
     return hashlib.sha256(b"spent:" + token.encode()).hexdigest()
 
 
+class ExpiredLink(NotAllowed):
+    """An authentic link past its expiry (its round's closing time): the page can say
+    which ballot closed, since the signature vouches for ``round_id``."""
+
+    def __init__(self, round_id: int) -> None:
+        super().__init__(_("This ballot has closed, so its links no longer work."))
+        self.round_id = round_id
+
+
 @dataclass(frozen=True)
 class BallotLink:
     round_id: int
@@ -66,5 +75,5 @@ class BallotLink:
         if not hmac.compare_digest(link.sign(key), text.strip()):
             raise refused
         if now.astimezone(UTC).timestamp() >= link.expires:
-            raise NotAllowed(_("This ballot has closed, so its links no longer work."))
+            raise ExpiredLink(link.round_id)
         return link
