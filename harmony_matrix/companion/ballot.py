@@ -38,7 +38,7 @@ from harmony_matrix.services.ballots import (
     BallotPaper,
     LinkProblem,
     ballot_paper,
-    cast_ballot,
+    cast_from_answers,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,13 +107,18 @@ async def answers(request: web.Request) -> web.StreamResponse:
 async def cast(request: web.Request) -> web.StreamResponse:
     link = request.match_info["link"]
     form = await _checked_post(request, link)
-    ctx = request.app[SERVICES]
-    paper = await ballot_paper(ctx, link)
-    scored = read_scores(form, paper.options)
-    if scored.errors:
-        return _form_page(request, paper, link, scored, status=400)
-    receipt = await cast_ballot(ctx, link, scored.scores(paper.options))
-    return _page(request, "vote/receipt.html", paper, link, {"receipt": receipt})
+    read: list[ScoredForm] = []
+
+    def scores(paper: BallotPaper) -> dict[int, int] | None:
+        read.append(read_scores(form, paper.options))
+        return None if read[-1].errors else read[-1].scores(paper.options)
+
+    # One transaction: the link checked, the answers read against its paper, the ballot
+    # stored (or nothing, if the answers are refused).
+    cast = await cast_from_answers(request.app[SERVICES], link, scores)
+    if cast.receipt is None:
+        return _form_page(request, cast.paper, link, read[-1], status=400)
+    return _page(request, "vote/receipt.html", cast.paper, link, {"receipt": cast.receipt})
 
 
 async def _checked_post(request: web.Request, link: str) -> MultiDictProxy[Any]:

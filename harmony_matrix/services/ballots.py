@@ -26,7 +26,7 @@ import io
 import logging
 import random
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -283,22 +283,35 @@ def voter_order(
 async def ballot_paper(ctx: ServiceContext, signed_link: str) -> BallotPaper:
     """Check a link (valid, unexpired, its round open, its right unused) for the page."""
     async with ctx.transaction() as session:
-        link, round_, person = await _check_link(session, ctx, signed_link)
-        meeting = await session.get(Meeting, round_.meeting_id)
-        assert meeting is not None
-        return BallotPaper(
-            meeting_ref(meeting.id),
-            meeting.question,
-            round_.number,
-            voter_order(ctx.ballot_key(), link.token, _options(round_)),
-            closes_at=round_.closes_at,
-            language=person.language,
-        )
+        checked = await _check_link(session, ctx, signed_link)
+        return _paper(ctx, checked)
+
+
+@dataclass(frozen=True)
+class _CheckedLink:
+    link: BallotLink
+    round_: BallotRound
+    meeting: Meeting
+    person: Person
+
+
+def _paper(ctx: ServiceContext, checked: _CheckedLink) -> BallotPaper:
+    return BallotPaper(
+        meeting_ref(checked.meeting.id),
+        checked.meeting.question,
+        checked.round_.number,
+        voter_order(ctx.ballot_key(), checked.link.token, _options(checked.round_)),
+        closes_at=checked.round_.closes_at,
+        language=checked.person.language,
+    )
 
 
 async def _check_link(
-    session: AsyncSession, ctx: ServiceContext, signed_link: str
-) -> tuple[BallotLink, BallotRound, Person]:
+    session: AsyncSession, ctx: ServiceContext, signed_link: str, *, check_spent: bool = True
+) -> _CheckedLink:
+    """The link's round, meeting and holder, if it may vote now. ``check_spent=False``
+    leaves "already used" to the caller's insert of the spent token (casting), which
+    finds it anyway and spares a read."""
     try:
         link = BallotLink.verify(signed_link, ctx.ballot_key(), ctx.now())
     except ExpiredLink as error:
@@ -310,52 +323,76 @@ async def _check_link(
         ) from error
     except NotAllowed as error:
         raise _invalid_link() from error
+    # One read for the right, its round, meeting and holder (casting is the hot path).
     # A shared lock on the round: closing (which takes it exclusively) waits for
     # ballots being cast, and a ballot cast after closing sees the round closed.
-    round_ = await session.scalar(
-        select(BallotRound).where(BallotRound.id == link.round_id).with_for_update(read=True)
-    )
-    right = await session.scalar(
-        select(VotingRight).where(VotingRight.token_hash == right_hash(link.token))
-    )
-    if round_ is None or right is None or right.round_id != round_.id:
+    found = (
+        await session.execute(
+            select(BallotRound, Meeting, Person)
+            .select_from(VotingRight)
+            .join(BallotRound, BallotRound.id == VotingRight.round_id)
+            .join(Meeting, Meeting.id == BallotRound.meeting_id)
+            .join(Person, Person.id == VotingRight.person_id)
+            .where(
+                VotingRight.token_hash == right_hash(link.token),
+                BallotRound.id == link.round_id,
+            )
+            .with_for_update(read=True, of=BallotRound)
+        )
+    ).first()
+    if found is None:
         raise _invalid_link()
-    meeting = await session.get(Meeting, round_.meeting_id)
-    assert meeting is not None
+    round_, meeting, person = found
     if (
         round_.status is not BallotRoundStatus.OPEN
         or meeting.phase is not Phase.VOTE
         or (round_.closes_at is not None and ctx.now() >= round_.closes_at)
     ):
         raise LinkUnusable(_("This ballot is closed."), LinkProblem.CLOSED, meeting_ref(meeting.id))
-    spent = await session.get(SpentToken, spent_hash(link.token))
-    if spent is not None:
+    if check_spent and await session.get(SpentToken, spent_hash(link.token)) is not None:
         raise _link_used()
-    person = await session.get(Person, right.person_id)
-    assert person is not None
     try:
         check_may(standing(person, ctx.now()), Act.VOTE)
     except NotAllowed as error:
         raise LinkRefused(error.message, LinkProblem.SUSPENDED) from error
-    return link, round_, person
+    return _CheckedLink(link, round_, meeting, person)
 
 
-async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int, int]) -> str:
-    """Cast a secret ballot; returns the receipt code. ``scores`` maps option numbers to
-    0-5 and must score every option. Stores nothing unless everything is right."""
+@dataclass(frozen=True)
+class Cast:
+    """What :func:`cast_from_answers` did: the ballot paper, and the receipt, or None when
+    the answers were refused (then nothing was stored)."""
+
+    paper: BallotPaper
+    receipt: str | None
+
+
+async def cast_from_answers(
+    ctx: ServiceContext,
+    signed_link: str,
+    read: Callable[[BallotPaper], Mapping[int, int] | None],
+) -> Cast:
+    """Cast a secret ballot in one transaction: check the link, let ``read`` turn the
+    voter's answers into scores for this paper (every option, 0-5), or refuse them with
+    None, and store the sealed ballot. Stores nothing unless everything is right."""
     key = ctx.ballot_key()
     async with ctx.transaction() as session:
-        link, round_, _person = await _check_link(session, ctx, signed_link)
+        checked = await _check_link(session, ctx, signed_link, check_spent=False)
+        paper = _paper(ctx, checked)
+        scores = read(paper)
+        if scores is None:
+            return Cast(paper, None)
+        round_ = checked.round_
         row = _scores_in_order(_options(round_), scores)
         if round_.seal_key is None:
             raise RuleViolation(_("This ballot was opened by an older version of Harmony."))
         spent = await session.execute(
             _insert_ignoring_conflict(session).values(
-                token_hash=spent_hash(link.token), round_id=round_.id
+                token_hash=spent_hash(checked.link.token), round_id=round_.id
             )
         )
         if spent.rowcount != 1:  # type: ignore[attr-defined]
-            # Another request spent the same token first: this one stores nothing.
+            # Spent already (earlier, or by a request racing this one): store nothing.
             raise _link_used()
         receipt = new_receipt()
         session.add(
@@ -365,7 +402,15 @@ async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int
                 sealed=seal(round_.seal_key, key, round_.id, receipt, row),
             )
         )
-        return receipt
+        return Cast(paper, receipt)
+
+
+async def cast_ballot(ctx: ServiceContext, signed_link: str, scores: Mapping[int, int]) -> str:
+    """Cast a secret ballot; returns the receipt code. ``scores`` maps option numbers to
+    0-5 and must score every option. Stores nothing unless everything is right."""
+    cast = await cast_from_answers(ctx, signed_link, lambda _paper: scores)
+    assert cast.receipt is not None
+    return cast.receipt
 
 
 def _insert_ignoring_conflict(session: AsyncSession) -> Any:
