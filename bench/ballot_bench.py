@@ -28,10 +28,6 @@ and nothing else. Targets (issue 10): Harmony at least 30% of the bare handler's
 throughput, p99 under 100 ms at concurrency 100; they are printed MET or NOT met, never
 asserted. Results go to bench/results/ballot_bench.json and ballot_bench.md.
 
-Until the ballot flow is merged the companion has no ``/vote/`` routes; then the bench
-says so and uses a stub with the same contract (``--stub``): the same CSRF check and
-``services.ballots.cast_ballot``, a one-line HTML answer instead of the templates.
-
     .venv/bin/python bench/ballot_bench.py                        # 1000 ballots per level
     .venv/bin/python bench/ballot_bench.py --ballots 200 --concurrency 1 10
     .venv/bin/python bench/ballot_bench.py --sqlite --ballots 5 --concurrency 1 2
@@ -66,7 +62,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from harmony_matrix.companion.app import make_app  # noqa: E402
-from harmony_matrix.companion.keys import SECURITY, SERVICES  # noqa: E402
 from harmony_matrix.companion.security import AccessLogger, install_log_redaction  # noqa: E402
 from harmony_matrix.config import WebSettings  # noqa: E402
 from harmony_matrix.constitution.eligibility import Status  # noqa: E402
@@ -262,53 +257,18 @@ async def _deliver_links(ctx: ServiceContext) -> list[str]:
 # --- The servers ---------------------------------------------------------------------
 
 
-def add_stub_routes(app: web.Application) -> None:
-    """The ballot flow's contract, until it is merged: the form with its CSRF token and
-    score fields, and the cast (CSRF check, ``cast_ballot``, the receipt)."""
-
-    async def form(request: web.Request) -> web.Response:
-        link = request.match_info["link"]
-        paper = await ballots.ballot_paper(request.app[SERVICES], link)
-        token = request.app[SECURITY].csrf_token(link)
-        fields = "".join(f'<input name="score-{o.number}">' for o in paper.options)
-        return web.Response(
-            text=f'<form><input name="csrf_token" value="{token}">{fields}</form>',
-            content_type="text/html",
-        )
-
-    async def cast(request: web.Request) -> web.Response:
-        link = request.match_info["link"]
-        data = await request.post()
-        token = data.get("csrf_token")
-        request.app[SECURITY].check_post(request, token if isinstance(token, str) else None, link)
-        scores = {
-            int(name.split("-", 1)[1]): int(str(value))
-            for name, value in data.items()
-            if name.startswith("score-")
-        }
-        receipt = await ballots.cast_ballot(request.app[SERVICES], link, scores)
-        return web.Response(text=f'<p id="receipt-code">{receipt}</p>', content_type="text/html")
-
-    app.router.add_get("/vote/{link}/ballot", form)
-    app.router.add_post("/vote/{link}/cast", cast)
-
-
-def serve(kind: str, url: str, opened_at: str, keys: str, stub: bool, ready: Any) -> None:
+def serve(kind: str, url: str, opened_at: str, keys: str, ready: Any) -> None:
     """A server process: ``kind`` is "harmony" or "bare"; sends its port on ``ready``,
     then serves until terminated."""
-    asyncio.run(_serve(kind, url, datetime.fromisoformat(opened_at), Path(keys), stub, ready))
+    asyncio.run(_serve(kind, url, datetime.fromisoformat(opened_at), Path(keys), ready))
 
 
-async def _serve(
-    kind: str, url: str, opened_at: datetime, keys: Path, stub: bool, ready: Any
-) -> None:
+async def _serve(kind: str, url: str, opened_at: datetime, keys: Path, ready: Any) -> None:
     install_log_redaction()
     clock = FixedClock(opened_at)
     if kind == "harmony":
         ctx = context(url, clock, keys)
         app = make_app(ctx, WebSettings(ballot_posts_per_minute=0))
-        if stub:
-            add_stub_routes(app)
         engine = ctx.engine
     else:
         engine = make_engine(url)
@@ -342,12 +302,12 @@ def bare_app(engine: Any) -> web.Application:
 
 
 class Server:
-    def __init__(self, kind: str, url: str, vote: Vote, keys: Path, stub: bool) -> None:
+    def __init__(self, kind: str, url: str, vote: Vote, keys: Path) -> None:
         spawn = multiprocessing.get_context("spawn")
         receive, send = spawn.Pipe(duplex=False)
         self.process = spawn.Process(
             target=serve,
-            args=(kind, url, vote.opened_at.isoformat(), str(keys), stub, send),
+            args=(kind, url, vote.opened_at.isoformat(), str(keys), send),
             daemon=True,
         )
         self.process.start()
@@ -426,8 +386,6 @@ async def harmony_jobs(base: str, links: list[str], seed: int) -> list[tuple[str
         async def job(n: int, link: str) -> tuple[str, dict[str, str]]:
             async with semaphore, session.get(f"{base}/vote/{link}/ballot") as response:
                 html = await response.text()
-                if response.status == 404:
-                    raise LookupError("no ballot flow")
                 assert response.status == 200, (response.status, html[:500])
             token = CSRF.search(html)
             assert token, html[:500]
@@ -501,9 +459,7 @@ class Level:
     expected_bare: int
 
 
-async def bench(
-    database_url: str, ballots_per_level: int, levels: list[int], stub: bool | None
-) -> dict[str, Any]:
+async def bench(database_url: str, ballots_per_level: int, levels: list[int]) -> dict[str, Any]:
     keys = Path(tempfile.mkdtemp(prefix="harmony-bench-keys-"))
     engine = make_engine(database_url)
     await migrations.upgrade(engine)
@@ -521,25 +477,15 @@ async def bench(
         f"{time.perf_counter() - started:.1f} s",
         flush=True,
     )
-    use_stub = bool(stub)
-    harmony = Server("harmony", database_url, vote, keys, use_stub)
-    bare = Server("bare", database_url, vote, keys, False)
+    harmony = Server("harmony", database_url, vote, keys)
+    bare = Server("bare", database_url, vote, keys)
     results: list[Level] = []
     receipts: list[str] = []
     bare_ok = 0
     try:
         for index, concurrency in enumerate(levels):
             links = vote.links[index * ballots_per_level : (index + 1) * ballots_per_level]
-            try:
-                jobs = await harmony_jobs(harmony.base, links, index)
-            except LookupError as missing:
-                if stub is False:
-                    raise SystemExit("the companion has no ballot flow and --no-stub") from missing
-                print("the ballot flow is not merged: using the stub handler (--stub)", flush=True)
-                harmony.stop()
-                use_stub = True
-                harmony = Server("harmony", database_url, vote, keys, True)
-                jobs = await harmony_jobs(harmony.base, links, index)
+            jobs = await harmony_jobs(harmony.base, links, index)
             bare_jobs = [(f"{bare.base}/cast", {**form, "csrf_token": "-"}) for _url, form in jobs]
             bare_run, bare_answers = await load(concurrency, bare_jobs, "bare")
             harmony_run, answers = await load(concurrency, jobs, "harmony")
@@ -572,7 +518,6 @@ async def bench(
         ),
         "backend": make_url(normalise_url(database_url)).get_backend_name(),
         "ballots_per_level": ballots_per_level,
-        "harmony_handler": "stub" if use_stub else "companion",
         "levels": [asdict(level) for level in results],
         "final": final,
     }
@@ -652,22 +597,18 @@ def write_results(result: dict[str, Any], table: str, lines: list[str], out: Pat
     (out / "ballot_bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "ballot_bench.md").write_text(
         f"# ballot_bench ({result['date']}, {result['machine']}, {result['backend']}, "
-        f"Harmony handler: {result['harmony_handler']})\n\n{table}\n\n"
-        + "\n".join(f"- {line}" for line in lines)
-        + "\n"
+        f")\n\n{table}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"
     )
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.sqlite:
         folder = Path(tempfile.mkdtemp(prefix="harmony-bench-"))
-        return await bench(
-            f"sqlite:///{folder / 'bench.db'}", args.ballots, args.concurrency, args.stub
-        )
+        return await bench(f"sqlite:///{folder / 'bench.db'}", args.ballots, args.concurrency)
     database_url = await create_database(args.postgres)
     print(f"database: {make_url(database_url).database}", flush=True)
     try:
-        return await bench(database_url, args.ballots, args.concurrency, args.stub)
+        return await bench(database_url, args.ballots, args.concurrency)
     finally:
         await drop_database(database_url)
 
@@ -682,12 +623,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead")
     parser.add_argument("--ballots", type=int, default=1000, help="ballots per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument(
-        "--stub",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the stub ballot handler (default: only if the ballot flow is missing)",
-    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args(argv)
 
@@ -698,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     table = HEADER + "\n" + "\n".join(_row(Level(**level)) for level in result["levels"])
     lines = verdicts(result)
     print()
-    print(f"Harmony handler: {result['harmony_handler']}; backend: {result['backend']}")
+    print(f"backend: {result['backend']}")
     print(table)
     for line in lines:
         print(line)

@@ -389,7 +389,7 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         if args.command == "bot":
             return await _bot(config, ctx, output)
         if args.command == "web":
-            return await _web(config, ctx, output)
+            return await _web(config, output)
         handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
             "members": _members,
             "assemblies": _assemblies_import,
@@ -425,11 +425,11 @@ async def _bot(config: Config, ctx: ServiceContext, output: Output) -> int:
     return EXIT_OK
 
 
-async def _web(config: Config, ctx: ServiceContext, output: Output) -> int:
+async def _web(config: Config, output: Output) -> int:
     # Imported here, like the bot: the other commands need no web server.
     from aiohttp import web
 
-    from harmony_matrix.companion.app import make_app
+    from harmony_matrix.companion.app import app_for_config
     from harmony_matrix.companion.security import AccessLogger, install_log_redaction
 
     logging.basicConfig(
@@ -439,7 +439,14 @@ async def _web(config: Config, ctx: ServiceContext, output: Output) -> int:
     # ("Error handling request from <address>", a request line in a parser error, a
     # traceback) and any other record lose ballot links and client addresses.
     install_log_redaction()
-    runner = web.AppRunner(make_app(ctx, config.web), access_log_class=AccessLogger)
+    if config.web.public_base_url.startswith("https://") and not config.web.trust_forwarded_for:
+        # Behind a TLS proxy every member seems to come from the proxy's address, and
+        # the rate limit would then be shared by the whole party.
+        logging.getLogger(__name__).warning(
+            "[web] public_base_url is https but trust_forwarded_for is false: if a proxy "
+            "of yours terminates TLS, ballot rate limits count all members as one client"
+        )
+    runner = web.AppRunner(app_for_config(config), access_log_class=AccessLogger)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,18 +50,19 @@ def make_app(ctx: ServiceContext, settings: WebSettings | None = None) -> web.Ap
     return app
 
 
-def app_from_config(config: Config) -> web.Application:
-    """The companion for ``harmony web``: its database engine lives as long as the app
-    (opened at start-up, disposed at clean-up)."""
-    ctx = ServiceContext.from_config(config)
-    app = make_app(ctx, config.web)
+def app_for_config(config: Config) -> web.Application:
+    """The companion ``harmony web`` serves: its database engine is the app's resource,
+    checked at start-up (a database that is not migrated stops the start with what to
+    do) and disposed at clean-up. Serve it with ``AccessLogger`` and after
+    ``install_log_redaction()``, as ``harmony web`` does, or links reach the logs."""
+    app = make_app(ServiceContext.from_config(config), config.web)
 
-    async def engine(_app: web.Application) -> AsyncIterator[None]:
-        await health.require_ready(ctx)
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        await health.require_ready(app[SERVICES])
         yield
-        await ctx.engine.dispose()
+        await app[SERVICES].engine.dispose()
 
-    app.cleanup_ctx.append(engine)
+    app.cleanup_ctx.append(database)
     return app
 
 

@@ -81,6 +81,9 @@ class Renderer:
             "languages": language_choices(language),
             "party_name": self.party_name,
             "request_path": request.path,
+            # The switcher's links are GETs of this address: after a POST they would ask
+            # for a page that only takes POSTs, and lose what was posted.
+            "switcher_links": request.method in ("GET", "HEAD"),
             **(context or {}),
         }
         html = self.environment(language).get_template(template).render(values)

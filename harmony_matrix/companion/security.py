@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import time
@@ -110,10 +111,12 @@ class WebSecurity:
         origin = request.headers.get("Origin")
         fetch_site = request.headers.get("Sec-Fetch-Site")
         # Under our Referrer-Policy (no-referrer) browsers send "Origin: null" even for
-        # the site's own forms; then the browser's own Sec-Fetch-Site must say
-        # same-origin (a sandboxed frame or a data: URL also sends null, as cross-site).
+        # the site's own forms. A browser that sends Sec-Fetch-Site says where the form
+        # was (a sandboxed frame or a data: URL also sends null, as cross-site); one that
+        # does not (Safari before 16.4) leaves it to the token, which only our own page
+        # for this link or session carries.
         if origin == "null":
-            if fetch_site != "same-origin":
+            if fetch_site not in (None, "same-origin"):
                 raise NotAllowed(_("This form was sent from another website, so it was refused."))
         elif origin is not None and origin not in self._own_origins(request):
             raise NotAllowed(_("This form was sent from another website, so it was refused."))
@@ -218,7 +221,8 @@ class RateLimiter:
         if len(events) >= self.limit:
             return False
         events.append(now)
-        if len(self._events) > self.MAX_KEYS:
+        if len(self._events) > 2 * self.MAX_KEYS:
+            # Now and then, not on every request: a scan costs as much as the keys held.
             self._forget_idle(now)
         return True
 
@@ -231,12 +235,27 @@ def client_address(request: web.BaseRequest, *, trust_forwarded_for: bool) -> st
     """Who is asking, for rate limits only: ``X-Forwarded-For`` is believed only when the
     operator says a proxy of theirs sets it (its last entry is the one that proxy saw;
     the earlier ones are whatever the client wrote)."""
+    address = request.remote or "unknown"
     if trust_forwarded_for:
         forwarded = request.headers.get("X-Forwarded-For", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:
-            return hops[-1]
-    return request.remote or "unknown"
+            address = hops[-1]
+    return as_one_client(address)
+
+
+def as_one_client(address: str) -> str:
+    """An IPv6 client is its /64: one home or phone is given a whole /64 and can pick a
+    new address in it for every request."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -397,7 +397,12 @@ def _split_receipts(data: bytes) -> tuple[list[str] | None, bytes]:
         text = stripped.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidInput(_("The file is not UTF-8 text. Save it as CSV UTF-8.")) from error
-    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as error:  # a field over the csv module's limit, a stray NUL
+        raise InvalidInput(
+            _("The file is not a CSV file Harmony can read: %(reason)s.", reason=str(error))
+        ) from error
     receipts = [row[0].strip() for row in rows[1:]]
     seen: set[str] = set()
     for line, receipt in enumerate(receipts, start=2):

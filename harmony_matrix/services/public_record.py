@@ -38,7 +38,6 @@ from harmony_matrix.services.consensus import (
 )
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import (
-    assembly_by_slug,
     meeting_by_ref,
     meeting_ref,
     parse_ref,
@@ -148,11 +147,21 @@ async def public_assemblies(ctx: ServiceContext) -> list[AssemblyLink]:
 
 
 async def _public_assembly(session: AsyncSession, slug: str) -> Assembly:
-    """The public assembly a URL names; a private one is "not found", word for word."""
-    assembly = await assembly_by_slug(session, slug)
-    if assembly.visibility is not Visibility.PUBLIC:
-        raise NotFound(_("There is no assembly called “%(slug)s”.", slug=slug))
-    return assembly
+    """The public assembly a URL names (its slug, else reference, else name, any case);
+    a private one is "not found", word for word. Only public assemblies are searched,
+    so a private one that shares a name cannot change what a public address shows."""
+    typed = slug.strip().lower()
+    for column in (Assembly.slug, Assembly.reference, Assembly.name):
+        found = list(
+            await session.scalars(
+                select(Assembly).where(
+                    func.lower(column) == typed, Assembly.visibility == Visibility.PUBLIC
+                )
+            )
+        )
+        if len(found) == 1:
+            return found[0]
+    raise NotFound(_("There is no assembly called “%(slug)s”.", slug=slug))
 
 
 async def assembly_page(ctx: ServiceContext, slug: str) -> AssemblyPage:

@@ -98,6 +98,8 @@ async def test_given_receipts_and_options_in_any_order_are_accepted(demo):
         (HEADER, "no ballots"),
         (HEADER + "5,0,0\n" * 7, "7 paper ballots"),
         ("receipt," + HEADER + "A,5,0,0\nA,0,5,0\n", "receipt"),
+        # A field longer than the csv module takes (131,072 characters).
+        ("receipt," + HEADER + "A" * 200_000 + ",5,0,0\n", "not a CSV file Harmony can read"),
     ],
 )
 async def test_bad_paper_ballots_are_refused_and_nothing_is_stored(demo, csv, message):

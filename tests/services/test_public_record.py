@@ -46,6 +46,17 @@ async def test_a_private_assembly_is_not_found_in_the_same_words_as_a_missing_on
     assert private.value.message == missing.value.message
 
 
+async def test_a_private_assembly_with_a_public_ones_name_changes_nothing(demo):
+    """Found by name, a public assembly's page is the same whether or not a private
+    assembly shares its name (which would otherwise tell that the private one exists)."""
+    page = await public_record.assembly_page(demo, "operational working group")
+    await _sql(
+        demo, "UPDATE assemblies SET name = 'Operational Working Group' WHERE slug = :s", s=PRIVATE
+    )
+    assert await public_record.assembly_page(demo, "operational working group") == page
+    assert (await public_record.assembly_page(demo, OWG)).slug == OWG
+
+
 async def test_the_assembly_page_has_what_the_seed_shows(demo):
     page = await public_record.assembly_page(demo, OWG)
     assert page.name == "Operational Working Group"
