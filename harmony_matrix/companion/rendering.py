@@ -48,6 +48,9 @@ class Renderer:
             ),
             autoescape=True,
             extensions=["jinja2.ext.i18n"],
+            # Templates do not change under a running server: no stat() of every
+            # template and partial on every page.
+            auto_reload=False,
         )
         # babel.cfg extracts with trimmed = true: the msgids must match.
         environment.policies["ext.i18n.trimmed"] = True

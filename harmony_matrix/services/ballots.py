@@ -33,9 +33,10 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from harmony_matrix.constitution.eligibility import Act, check_may
 from harmony_matrix.constitution.process import Phase
@@ -338,6 +339,9 @@ async def _check_link(
                 BallotRound.id == link.round_id,
             )
             .with_for_update(read=True, of=BallotRound)
+            # The meeting's assemblies and agreements are loaded eagerly elsewhere; a
+            # ballot needs neither (two queries fewer on every cast).
+            .options(raiseload(Meeting.assemblies), raiseload(Meeting.agreements))
         )
     ).first()
     if found is None:
@@ -395,8 +399,9 @@ async def cast_from_answers(
             # Spent already (earlier, or by a request racing this one): store nothing.
             raise _link_used()
         receipt = new_receipt()
-        session.add(
-            SealedBallot(
+        # A plain INSERT, not an ORM object: nothing for the commit to flush.
+        await session.execute(
+            insert(SealedBallot).values(
                 id=secrets.token_hex(16),
                 round_id=round_.id,
                 sealed=seal(round_.seal_key, key, round_.id, receipt, row),
