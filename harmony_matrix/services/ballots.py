@@ -58,6 +58,7 @@ from harmony_matrix.services.meetings import meeting_for_organiser
 from harmony_matrix.services.membership import not_suspended, standing
 from harmony_matrix.services.preparation import when
 from harmony_matrix.services.records import audit
+from harmony_matrix.services.visibility import meeting_is_public_clause
 from harmony_matrix.services.voting_rights import current_round, grant_right
 from harmony_matrix.storage.key_store import KeyFileMissing
 from harmony_matrix.storage.models import (
@@ -222,6 +223,8 @@ class BallotPaper:
     options: tuple[BallotOption, ...]
     closes_at: datetime | None = None
     language: str | None = None
+    #: The meeting has public pages (results, published ballots) to check a receipt on.
+    public: bool = True
 
 
 class LinkProblem(StrEnum):
@@ -294,6 +297,7 @@ class _CheckedLink:
     round_: BallotRound
     meeting: Meeting
     person: Person
+    public: bool
 
 
 def _paper(ctx: ServiceContext, checked: _CheckedLink) -> BallotPaper:
@@ -304,6 +308,7 @@ def _paper(ctx: ServiceContext, checked: _CheckedLink) -> BallotPaper:
         voter_order(ctx.ballot_key(), checked.link.token, _options(checked.round_)),
         closes_at=checked.round_.closes_at,
         language=checked.person.language,
+        public=checked.public,
     )
 
 
@@ -329,7 +334,7 @@ async def _check_link(
     # ballots being cast, and a ballot cast after closing sees the round closed.
     found = (
         await session.execute(
-            select(BallotRound, Meeting, Person)
+            select(BallotRound, Meeting, Person, meeting_is_public_clause())
             .select_from(VotingRight)
             .join(BallotRound, BallotRound.id == VotingRight.round_id)
             .join(Meeting, Meeting.id == BallotRound.meeting_id)
@@ -346,7 +351,7 @@ async def _check_link(
     ).first()
     if found is None:
         raise _invalid_link()
-    round_, meeting, person = found
+    round_, meeting, person, public = found
     if (
         round_.status is not BallotRoundStatus.OPEN
         or meeting.phase is not Phase.VOTE
@@ -359,7 +364,7 @@ async def _check_link(
         check_may(standing(person, ctx.now()), Act.VOTE)
     except NotAllowed as error:
         raise LinkRefused(error.message, LinkProblem.SUSPENDED) from error
-    return _CheckedLink(link, round_, meeting, person)
+    return _CheckedLink(link, round_, meeting, person, bool(public))
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from harmony_matrix.services.lookup import (
 
 # The same words the room is told when a ballot is counted (one wording, one catalog).
 from harmony_matrix.services.meeting_announcements import _steps as result_steps
+from harmony_matrix.services.visibility import meeting_is_public
 from harmony_matrix.storage.models import (
     Assembly,
     BallotRound,
@@ -224,11 +225,7 @@ def _past(meetings: Sequence[Meeting]) -> tuple[MeetingListing, ...]:
 # --- Meetings ------------------------------------------------------------------------
 
 
-def _is_public(meeting: Meeting) -> bool:
-    """A meeting is hidden only when every assembly it belongs to is private."""
-    return not meeting.assemblies or any(
-        assembly.visibility is Visibility.PUBLIC for assembly in meeting.assemblies
-    )
+_is_public = meeting_is_public
 
 
 async def _public_meeting(session: AsyncSession, ref: str) -> Meeting:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import MultiDict
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from harmony_matrix.companion.app import make_app
 from harmony_matrix.companion.ballot_form import Problem, read_scores
@@ -24,10 +24,10 @@ from harmony_matrix.i18n import format_datetime
 from harmony_matrix.services import ballots
 from harmony_matrix.services.ballots import BallotOption
 from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.storage.models import Person, SealedBallot
+from harmony_matrix.storage.models import Assembly, Person, SealedBallot, Visibility
 from tests.ballots.helpers import OPTIONS
 from tests.companion.ballot_pages import Ballot, open_round
-from tests.services.helpers import ANA
+from tests.services.helpers import ANA, OWG
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 GROUP = re.compile(r'<fieldset class="govuk-fieldset"[^>]*role="radiogroup"')
@@ -133,6 +133,21 @@ async def test_a_member_votes_from_the_start_page_to_the_receipt(client, ballot,
     await ballots.close_ballot(demo, ANA, ballot.ref)
     published = await ballots.published_ballots(demo, ballot.ref)
     assert f"{receipt[1]},5,3,0" in published.splitlines()
+
+
+async def test_a_private_meetings_receipt_points_to_no_public_page(client, ballot, demo):
+    """A private assembly's meetings have no public results (decision 77): the receipt
+    says where the result will be instead of linking to pages that do not exist."""
+    async with demo.transaction() as session:
+        await session.execute(
+            update(Assembly).where(Assembly.slug == OWG).values(visibility=Visibility.PRIVATE)
+        )
+    token = await token_for(client, ballot.link)
+    response, page = await post(client, ballot.link, "cast", {"csrf_token": token, "score-1": "4"})
+    assert response.status == 200
+    assert re.search(r'id="receipt-code"', page)
+    assert f"/meetings/{ballot.ref}" not in page
+    assert "This meeting is private" in page
 
 
 async def test_the_pages_speak_the_voters_saved_language(client, ballot, demo):
