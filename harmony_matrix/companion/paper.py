@@ -36,6 +36,9 @@ from harmony_matrix.services.paper_votes import PaperVotePlan
 
 SESSION_COOKIE = "harmony_paper"
 COOKIE_PATH = "/paper"
+#: Over https the cookie is a ``__Host-`` cookie: Secure, for this host only, Path=/, so a
+#: sibling subdomain cannot plant one of its own (a browser refuses the prefix otherwise).
+HOST_SESSION_COOKIE = "__Host-harmony_paper"
 #: A sign-in link: ``ID.TOKEN.EXPIRES.SIGNATURE`` (never "check", "count" or "change").
 LINK_PATTERN = r"[0-9]+\.[A-Za-z0-9_-]+\.[0-9]+\.[A-Za-z0-9_-]+"
 #: A score on a line: separated by commas, or by spaces when there is no comma.
@@ -81,10 +84,11 @@ async def sign_in(request: web.Request) -> web.Response:
     request.app[SECURITY].check_post(request, _text(form, "csrf"), _link_scope(link))
     session = await paper_sign_in.redeem_sign_in(request.app[SERVICES], link)
     response = web.HTTPSeeOther(request.app.router["paper"].url_for())
+    name, path = _session_cookie(request)
     response.set_cookie(
-        SESSION_COOKIE,
+        name,
         _serializer(request).dumps([session.person_id, session.meeting_id, session.expires]),
-        path=COOKIE_PATH,
+        path=path,
         httponly=True,
         samesite="Strict",
         secure=_secure(request),
@@ -109,7 +113,7 @@ class Signed:
 
 
 async def _signed_in(request: web.Request) -> Signed:
-    cookie = request.cookies.get(SESSION_COOKIE, "")
+    cookie = request.cookies.get(_session_cookie(request)[0], "")
     try:
         person_id, meeting_id, expires = _serializer(request).loads(cookie)
         session = PaperSession(int(person_id), int(meeting_id), int(expires))
@@ -233,7 +237,8 @@ async def count_page(request: web.Request) -> web.Response:
         },
     )
     # The work this sign-in was for is done.
-    response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    name, path = _session_cookie(request)
+    response.del_cookie(name, path=path, secure=_secure(request), samesite="Strict")
     return response
 
 
@@ -314,6 +319,11 @@ def _serializer(request: web.Request) -> URLSafeSerializer:
 
 def _secure(request: web.Request) -> bool:
     return request.secure or request.app[SETTINGS].public_base_url.startswith("https://")
+
+
+def _session_cookie(request: web.Request) -> tuple[str, str]:
+    """The session cookie's name and path: a ``__Host-`` cookie over https."""
+    return (HOST_SESSION_COOKIE, "/") if _secure(request) else (SESSION_COOKIE, COOKIE_PATH)
 
 
 def _text(form: MultiDictProxy[Any], name: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import FormData
 from sqlalchemy import func, select, update
 
-from harmony_matrix.companion.paper import SESSION_COOKIE
+from harmony_matrix.companion.paper import HOST_SESSION_COOKIE, SESSION_COOKIE
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import RuleViolation
 from harmony_matrix.services import ballots
@@ -156,7 +156,10 @@ async def test_the_cookie_is_secure_over_https(demo, ref):
         posted = await client.post(
             f"/paper/{link}", data={"csrf": csrf_of(await page.text())}, allow_redirects=False
         )
-        assert SimpleCookie(posted.headers["Set-Cookie"])[SESSION_COOKIE]["secure"]
+        cookie = SimpleCookie(posted.headers["Set-Cookie"])[HOST_SESSION_COOKIE]
+        # A __Host- cookie: Secure, Path=/, no Domain (a sibling subdomain cannot plant one).
+        assert cookie["secure"] and cookie["path"] == "/" and not cookie["domain"]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
 
 
 async def test_every_post_needs_its_csrf_token(client, demo, ref):
