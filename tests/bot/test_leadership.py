@@ -225,3 +225,58 @@ async def test_keep_leading_returns_quietly_on_stop(tmp_path):
     stop.set()
     await asyncio.wait_for(keep_leading(holder, stop), 5)
     await holder.release()
+
+
+class FreezingProxy:
+    """A TCP relay to PostgreSQL that can stop relaying without closing anything: what a
+    vanished host or a cut network looks like from the bot's side."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.frozen = asyncio.Event()
+        self.writers: list[asyncio.StreamWriter] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self.writers += [writer, up_writer]
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(source, sink))
+            self.tasks.add(task)
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            if self.frozen.is_set():
+                return  # dropped, and nothing more is read: the peer hears nothing
+            sink.write(data)
+            await sink.drain()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for writer in self.writers:
+            writer.close()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_a_lock_connection_gone_silent_stops_the_holder_within_seconds(tmp_path):
+    url = make_url(normalise_url(url_of("postgresql", tmp_path)))
+    proxy = FreezingProxy(url.host or "127.0.0.1", url.port or 5432)
+    port = await proxy.start()
+    holder = leadership_for(url.set(host="127.0.0.1", port=port))
+    stop = asyncio.Event()
+    try:
+        assert await holder.acquire(stop)
+        proxy.frozen.set()
+        began = asyncio.get_running_loop().time()
+        # No FIN, no error: only the unanswered heartbeat tells (3 s, checked every 1 s).
+        await asyncio.wait_for(holder.lost.wait(), 10)
+        assert asyncio.get_running_loop().time() - began < 6
+    finally:
+        await proxy.close()
+        await holder.release()
