@@ -1,5 +1,6 @@
-"""The bot's life: log in or restore its device, cross-sign it, then run the sync loop, the
-outbox sender, the room keeper and the scheduler until told to stop (SIGTERM, Ctrl-C)."""
+"""The bot's life: wait until no other bot is active (bot/leadership.py), log in or restore
+its device, cross-sign it, then run the sync loop, the outbox sender, the room keeper and
+the scheduler until told to stop (SIGTERM, Ctrl-C) or until it loses its lock."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from harmony_matrix.bot.commands import (
 from harmony_matrix.bot.handling import Answer, CommandHandler
 from harmony_matrix.bot.identity import CrossSigningError, ensure_cross_signed
 from harmony_matrix.bot.inbox import Inbox, Incoming
+from harmony_matrix.bot.leadership import Leadership, keep_leading, leadership_for
 from harmony_matrix.bot.replies import rendered
 from harmony_matrix.bot.rooms import ReconcileReport, RoomKeeper
 from harmony_matrix.bot.scheduler import Scheduler
@@ -53,13 +55,20 @@ class Bot:
         self._told_unreadable: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
-        client = await open_session(self.settings)
+        # Before the login: a waiting bot touches neither the homeserver nor the store.
+        leadership = leadership_for(self.ctx.engine.url)
+        if not await leadership.acquire(self.stop):
+            return
         try:
-            await self._run(client)
+            client = await open_session(self.settings)
+            try:
+                await self._run(client, leadership)
+            finally:
+                await client.close()
         finally:
-            await client.close()
+            await leadership.release()
 
-    async def _run(self, client: AsyncClient) -> None:
+    async def _run(self, client: AsyncClient, leadership: Leadership) -> None:
         try:
             status = await ensure_cross_signed(
                 client, Path(self.settings.store_path), self.settings.password or None
@@ -101,10 +110,11 @@ class Bot:
             asyncio.create_task(self.sender.run(self.stop), name="sender"),
             asyncio.create_task(self._keep_rooms(), name="rooms"),
             asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"),
+            asyncio.create_task(keep_leading(leadership, self.stop), name="leadership"),
         ]
         try:
             # The first of them to fail stops the others: a bot without its sender or its
-            # sync loop would look alive and do nothing.
+            # sync loop would look alive and do nothing, one without its lock must not act.
             done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 if task.exception() is not None:
