@@ -44,7 +44,7 @@ from harmony_matrix.importers.assemblies_toml import parse_assemblies
 from harmony_matrix.importers.members_csv import parse_members
 from harmony_matrix.importers.report import OUTCOME_NAMES, ImportReport, Outcome, RowReport
 from harmony_matrix.matrix_ids import check_matrix_id
-from harmony_matrix.services import consensus, lookup, paper_votes, petitions, registry
+from harmony_matrix.services import consensus, export, lookup, paper_votes, petitions, registry
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
 from harmony_matrix.storage.database import read_only_url, sqlite_file
@@ -106,6 +106,12 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     )
     db_commands.add_parser("upgrade", help=t(_("create or migrate the database")))
     db_commands.add_parser("status", help=t(_("show the schema revision")))
+    backup = db_commands.add_parser("backup", help=t(_("copy a SQLite database to a new file")))
+    backup.add_argument("file", type=Path)
+    exporting = commands.add_parser("export", help=t(_("write the whole record as JSON")))
+    exporting.add_argument("file", type=Path, nargs="?", help=t(_("a new file (default: stdout)")))
+    importing = commands.add_parser("import", help=t(_("load an export into an empty database")))
+    importing.add_argument("file", type=Path)
 
     members = commands.add_parser("members", help=t(_("the member register")))
     members_commands = _Commands(
@@ -264,6 +270,7 @@ READ_ONLY = {
     ("quorum", None),
     ("petition", "status"),
     ("consensus", None),
+    ("export", None),
 }
 
 
@@ -362,7 +369,7 @@ def _config(args: argparse.Namespace) -> Config:
 async def _dispatch(args: argparse.Namespace, config: Config, output: Output) -> int:
     url = config.database.url
     action = getattr(args, f"{args.command}_command", None)
-    creates = (args.command, action) in {("db", "upgrade"), ("demo", None)}
+    creates = (args.command, action) in {("db", "upgrade"), ("demo", None), ("import", None)}
     path = sqlite_file(url)
     if creates:
         _ensure_sqlite_folder(path)
@@ -385,6 +392,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             from harmony_matrix.demo import run_demo
 
             return await run_demo(ctx, output.say, reset=args.reset)
+        if args.command == "import":
+            return await _import(args, ctx, output)
         await migrations.require_current_schema(engine)
         if args.command == "bot":
             return await _bot(config, ctx, output)
@@ -397,6 +406,7 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
             "petition": _petition_status,
             "ballots": _ballots_enter,
             "consensus": _consensus,
+            "export": _export,
         }[args.command]
         if (args.command, action) == ("assemblies", "list"):
             handler = _assemblies_list
@@ -498,6 +508,15 @@ def _ensure_sqlite_folder(path: Path | None) -> None:
 
 async def _db(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
     engine = ctx.engine
+    if args.db_command == "backup":
+        source = sqlite_file(engine.url.render_as_string(hide_password=False))
+        if source is None:
+            raise InvalidInput(
+                _("harmony db backup copies a SQLite file; back up PostgreSQL with pg_dump.")
+            )
+        await asyncio.to_thread(export.backup_sqlite, source, args.file)
+        output.say(_("The database was copied to %(path)s.", path=str(args.file)))
+        return EXIT_OK
     if args.db_command == "upgrade":
         await migrations.upgrade(engine)
         output.say(
@@ -746,6 +765,34 @@ async def _ballots_enter(args: argparse.Namespace, ctx: ServiceContext, output: 
         output.say(
             _("There is no clear winner: the meeting returns to debate and will vote again.")
         )
+    return EXIT_OK
+
+
+async def _export(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    text = export.dumps(await export.export_record(ctx))
+    if args.file is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    await asyncio.to_thread(export.write_new_file, args.file, text)
+    output.say(_("The record was written to %(path)s.", path=str(args.file)))
+    return EXIT_OK
+
+
+async def _import(args: argparse.Namespace, ctx: ServiceContext, output: Output) -> int:
+    try:
+        data = json.loads(read_text(args.file))
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            _("%(path)s is not JSON: %(reason)s.", path=str(args.file), reason=str(error))
+        ) from error
+    export.check_document(data)  # before a brand-new database is created for it
+    if (await migrations.schema_state(ctx.engine)).current is None:
+        await migrations.upgrade(ctx.engine)  # a brand-new database
+    await migrations.require_current_schema(ctx.engine)
+    summary = await export.import_record(ctx, data)
+    output.say(
+        _("Imported %(count)s rows from %(path)s.", count=summary.total, path=str(args.file))
+    )
     return EXIT_OK
 
 
