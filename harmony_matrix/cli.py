@@ -216,8 +216,16 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
         help=t(_("run the web companion ([web] settings) until Ctrl-C or SIGTERM")),
     )
 
-    demo = commands.add_parser("demo", help=t(_("load the demo party into a local database")))
-    demo.add_argument("--reset", action="store_true", help=t(_("start from an empty database")))
+    demo = commands.add_parser(
+        "demo",
+        help=t(_("run a whole demo party here (Synapse, bot, web) until Ctrl-C; in var/demo/")),
+    )
+    demo.add_argument("--reset", action="store_true", help=t(_("start a fresh party")))
+    demo.add_argument(
+        "--load-only",
+        action="store_true",
+        help=t(_("only load the demo party into the database (as with --database or --config)")),
+    )
     return parser
 
 
@@ -383,6 +391,12 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
     config = replace(config, database=replace(config.database, url=url))
     if args.command == "bot":
         config.matrix.check_for_bot()  # before the database: a missing setting is named first
+    # A database of one's own (--database, --config, the environment): load it only.
+    chosen = args.database or args.config or "HARMONY_DATABASE__URL" in os.environ
+    if args.command == "demo" and not (args.load_only or chosen):
+        from harmony_matrix.demo.live import run_live_demo
+
+        return await run_live_demo(config, output.say, reset=args.reset)
     ctx = ServiceContext.from_config(config)
     engine = ctx.engine
     try:

@@ -67,8 +67,11 @@ def _install(venv: Path, progress: Progress | None) -> None:
     started = time.monotonic()
     python = venv_python(venv)
     if not python.exists():
+        say("  creating its venv...")
         _run([sys.executable, "-m", "venv", str(venv)])
+    say("  upgrading pip...")
     _run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    say(f"  installing matrix-synapse {SYNAPSE_VERSION} and its dependencies (the long part)...")
     _run([str(python), "-m", "pip", "install", "--quiet", f"matrix-synapse=={SYNAPSE_VERSION}"])
     _stamp(venv).touch()
     say(f"Synapse {SYNAPSE_VERSION} installed in {time.monotonic() - started:.0f} s.")

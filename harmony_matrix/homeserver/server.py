@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -58,7 +58,8 @@ class LocalSynapse:
     """
 
     def __init__(self, config: ServerConfig, python: Path | None = None) -> None:
-        self.config = config
+        # Synapse runs in its directory: a relative one would be looked for inside itself.
+        self.config = replace(config, directory=config.directory.resolve())
         self._python = python
         self._process: subprocess.Popen[bytes] | None = None
         self._admin: RegisteredUser | None = None
