@@ -9,10 +9,14 @@ nobody asked for) stops the others and is named in the exit status.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TextIO
 
 from harmony_matrix.config import Config
 from harmony_matrix.errors import InvalidInput
@@ -134,13 +138,37 @@ async def run(config: Config, parts: frozenset[PartName], say: Say) -> None:
             await ctx.engine.dispose()
 
 
-def configure_logging() -> None:
-    """Log records on stderr, ballot links and client addresses removed."""
+class JsonLines(logging.Formatter):
+    """One JSON object a line (time, level, logger, message, and the traceback if any),
+    for a log collector; the redaction filter has already run on the record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(stream: TextIO | None = None) -> None:
+    """Log records on stderr, ballot links and client addresses removed: plain text for
+    a person at a terminal, JSON lines for anything else (a container's log collector)."""
     from harmony_matrix.companion.security import install_log_redaction
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    if stream.isatty():
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(JsonLines())
+    # force: a handler set up earlier (by a library, at import) would otherwise win.
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     # The homeserver's replies are logged by nio at INFO and above; its DEBUG would show
     # message bodies, ballot links among them.
     logging.getLogger("nio").setLevel(logging.WARNING)

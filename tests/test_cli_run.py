@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harmony_matrix.homeserver import free_port
-from harmony_matrix.running import PartFailed, PartName, run_parts
+from harmony_matrix.running import JsonLines, PartFailed, PartName, run_parts
 from tests.matrix.bot_process import environment, harmony_command
 from tests.test_cli_web import wait_for
 
@@ -81,6 +83,10 @@ def test_run_only_web_serves_until_sigterm(tmp_path, database_url):
     assert "The web companion has stopped." in out
     assert "bot" not in out  # --only web: the bot never started
     assert_no_secret(out, err)
+    # stderr is not a terminal: structured logs, one JSON object a line.
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("GET /healthz 200" in record["message"] for record in records)
 
 
 @pytest.mark.parametrize(
@@ -249,3 +255,17 @@ def test_a_part_failing_while_stopping_is_named():
     with pytest.raises(PartFailed) as raised:
         asyncio.run(scenario())
     assert raised.value.part is PartName.WEB
+
+
+def test_a_json_log_line_holds_the_record_and_its_traceback():
+    try:
+        raise ValueError("the cause")
+    except ValueError:
+        record = logging.LogRecord(
+            "harmony_matrix.x", logging.ERROR, __file__, 1, "failed: %s", ("ü",), sys.exc_info()
+        )
+    entry = json.loads(JsonLines().format(record))
+    assert entry["level"] == "ERROR" and entry["logger"] == "harmony_matrix.x"
+    assert entry["message"] == "failed: ü"
+    assert "ValueError: the cause" in entry["exception"]
+    assert entry["time"].endswith("+00:00")
