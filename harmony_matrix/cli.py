@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
-import signal
 import socket
 import sys
 import tempfile
@@ -26,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from harmony_matrix import __version__
+from harmony_matrix import __version__, config_check, running
 from harmony_matrix.config import Config, load_config
 from harmony_matrix.errors import HarmonyError, InvalidInput
 from harmony_matrix.i18n import (
@@ -216,6 +214,23 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
         help=t(_("run the web companion ([web] settings) until Ctrl-C or SIGTERM")),
     )
 
+    run = commands.add_parser(
+        "run",
+        help=t(_("run the bot and the web companion until Ctrl-C or SIGTERM (production)")),
+    )
+    config_parser = commands.add_parser("config", help=t(_("the configuration")))
+    config_commands = _Commands(
+        config_parser.add_subparsers(dest="config_command", required=True, metavar="ACTION"),
+        anywhere,
+    )
+    check = config_commands.add_parser(
+        "check", help=t(_("check the configuration as a start would and show its settings"))
+    )
+    for parser_ in (run, check):
+        parser_.add_argument(
+            "--only", choices=("bot", "web"), help=t(_("only this part (default: both)"))
+        )
+
     demo = commands.add_parser(
         "demo",
         help=t(_("run a whole demo party here (Synapse, bot, web) until Ctrl-C; in var/demo/")),
@@ -341,10 +356,21 @@ def _is_connection_error(error: OSError) -> bool:
     )
 
 
-def _crash(output: Output, error: BaseException) -> int:
+def _crash(output: Output, error: BaseException, part: str | None = None) -> int:
     handle, path = tempfile.mkstemp(prefix="harmony-error-", suffix=".log")
     with os.fdopen(handle, "w") as log:
         traceback.print_exception(error, file=log)
+    if part is not None:
+        output.warn(
+            _(
+                "The %(part)s part stopped unexpectedly (%(error)s), so the others were "
+                "stopped too. The details are in %(path)s.",
+                part=part,
+                error=type(error).__name__,
+                path=path,
+            )
+        )
+        return EXIT_FAILURE
     output.warn(
         _(
             "Harmony failed unexpectedly (%(error)s). The details are in %(path)s; please "
@@ -377,6 +403,11 @@ def _config(args: argparse.Namespace) -> Config:
 async def _dispatch(args: argparse.Namespace, config: Config, output: Output) -> int:
     url = config.database.url
     action = getattr(args, f"{args.command}_command", None)
+    if args.command == "config":
+        return config_check.report(config, _parts(args), output.say, environ=os.environ)
+    if args.command in RUNNING:
+        # Before the database: a missing setting is named first, and nothing starts.
+        running.check_config(config, _parts(args))
     creates = (args.command, action) in {("db", "upgrade"), ("demo", None), ("import", None)}
     path = sqlite_file(url)
     if creates:
@@ -389,8 +420,8 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
     if (args.command, action) in READ_ONLY:
         url = read_only_url(url)
     config = replace(config, database=replace(config.database, url=url))
-    if args.command == "bot":
-        config.matrix.check_for_bot()  # before the database: a missing setting is named first
+    if args.command in RUNNING:
+        return await _run(config, _parts(args), output)
     # A database of one's own (--database, --config, the environment): load it only.
     chosen = args.database or args.config or "HARMONY_DATABASE__URL" in os.environ
     if args.command == "demo" and not (args.load_only or chosen):
@@ -409,10 +440,6 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         if args.command == "import":
             return await _import(args, ctx, output)
         await migrations.require_current_schema(engine)
-        if args.command == "bot":
-            return await _bot(config, ctx, output)
-        if args.command == "web":
-            return await _web(config, output)
         handler: Callable[[argparse.Namespace, ServiceContext, Output], Awaitable[int]] = {
             "members": _members,
             "assemblies": _assemblies_import,
@@ -429,79 +456,25 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         await engine.dispose()
 
 
-async def _bot(config: Config, ctx: ServiceContext, output: Output) -> int:
-    # Imported here: the other commands need neither matrix-nio nor its start-up time.
-    from harmony_matrix.bot.app import Bot
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # The homeserver's replies are logged by nio at INFO and above; its DEBUG would show
-    # message bodies, ballot links among them.
-    logging.getLogger("nio").setLevel(logging.WARNING)
-    bot = Bot(config, ctx)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, bot.stop.set)
-    output.say(_("The bot %(user)s is starting; stop it with Ctrl-C.", user=config.matrix.user_id))
-    await bot.run()
-    output.say(_("The bot has stopped."))
-    return EXIT_OK
+#: The commands that run until stopped; each names the parts it runs.
+RUNNING = {"run", "bot", "web"}
 
 
-async def _web(config: Config, output: Output) -> int:
-    # Imported here, like the bot: the other commands need no web server.
-    from aiohttp import web
+def _parts(args: argparse.Namespace) -> frozenset[running.PartName]:
+    only = args.command if args.command in ("bot", "web") else getattr(args, "only", None)
+    if only is not None:
+        return frozenset({running.PartName(only)})
+    return frozenset(running.PartName)
 
-    from harmony_matrix.companion.app import app_for_config
-    from harmony_matrix.companion.security import AccessLogger, install_log_redaction
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # After basicConfig, so the root handler gets it too: aiohttp's own error records
-    # ("Error handling request from <address>", a request line in a parser error, a
-    # traceback) and any other record lose ballot links and client addresses.
-    install_log_redaction()
-    if config.web.public_base_url.startswith("https://") and not config.web.trust_forwarded_for:
-        # Behind a TLS proxy every member seems to come from the proxy's address, and
-        # the rate limit would then be shared by the whole party.
-        logging.getLogger(__name__).warning(
-            "[web] public_base_url is https but trust_forwarded_for is false: if a proxy "
-            "of yours terminates TLS, ballot rate limits count all members as one client"
-        )
-    runner = web.AppRunner(app_for_config(config), access_log_class=AccessLogger)
-    await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+async def _run(config: Config, parts: frozenset[running.PartName], output: Output) -> int:
     try:
-        site = web.TCPSite(runner, config.web.host, config.web.port)
-        try:
-            await site.start()
-        except OSError as error:
-            raise InvalidInput(
-                _(
-                    "Cannot listen on %(host)s port %(port)s: %(reason)s.",
-                    host=config.web.host,
-                    port=config.web.port,
-                    reason=error.strerror or type(error).__name__,
-                )
-            ) from error
-        output.say(
-            _(
-                "The web companion is at %(url)s (listening on %(host)s port %(port)s); "
-                "stop it with Ctrl-C.",
-                url=config.web.public_base_url,
-                host=config.web.host,
-                port=config.web.port,
-            )
-        )
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-    output.say(_("The web companion has stopped."))
+        await running.run(config, parts, output.say)
+    except running.PartFailed as failure:
+        if isinstance(failure.cause, HarmonyError):
+            raise failure.cause from failure  # bad input, named: exit 2
+        _crash(output, failure.cause or failure, part=failure.part)
+        return running.EXIT_STATUS[failure.part]
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ import enum
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,13 @@ class DatabaseSettings:
 class MatrixSettings:
     homeserver: str = "http://127.0.0.1:8008"
     user_id: str = ""
-    password: str = ""
-    access_token: str = ""
+    #: Secrets: never in a repr, a log line or an error message.
+    password: str = field(default="", repr=False)
+    #: A file holding the password (read at start-up, surrounding blanks removed), for
+    #: container secrets; not together with ``password``.
+    password_file: str = ""
+    access_token: str = field(default="", repr=False)
+    access_token_file: str = ""
     device_name: str = "Harmony"
     store_path: str = "var/matrix-store"
     command_prefix: str = "!"
@@ -136,7 +141,7 @@ class WebSettings:
 @dataclass(frozen=True)
 class SecuritySettings:
     #: Signs ballot links; keep it secret and stable (a new key invalidates open links).
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     secret_key_file: str = ""
     #: How long a ballot stays open when the secretary gives no closing time; its
     #: links work until it closes.
@@ -151,12 +156,7 @@ class SecuritySettings:
         if self.secret_key:
             return self.secret_key.encode()
         if self.secret_key_file:
-            try:
-                return Path(self.secret_key_file).read_bytes().strip()
-            except OSError as error:
-                raise _config_error(
-                    "security.secret_key_file", _("cannot read %(path)s", path=self.secret_key_file)
-                ) from error
+            return read_secret_file("security.secret_key_file", self.secret_key_file).encode()
         return b""
 
 
@@ -222,7 +222,67 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         built[section] = _build_section(section, section_class, values)
     config = Config(**built)
     _check(config)
-    return config
+    return _read_secret_files(config)
+
+
+#: Settings whose values are secrets: an error about one never shows the value.
+SECRET_SETTINGS = frozenset({"matrix.password", "matrix.access_token", "security.secret_key"})
+#: Each secret setting and the setting naming a file that holds it instead.
+SECRET_FILES = {
+    "matrix.password": "matrix.password_file",
+    "matrix.access_token": "matrix.access_token_file",
+    "security.secret_key": "security.secret_key_file",
+}
+
+
+def read_secret_file(setting: str, path: str) -> str:
+    """The secret in ``path``, without surrounding blanks (an editor's final newline is
+    not part of a password). Errors name the setting and the file, never its content."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise _config_error(
+            setting,
+            _(
+                "cannot read %(path)s: %(reason)s",
+                path=path,
+                reason=error.strerror or type(error).__name__,
+            ),
+        ) from error
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise _config_error(setting, _("%(path)s is not UTF-8 text", path=path)) from error
+    if not text:
+        raise _config_error(setting, _("%(path)s is empty", path=path))
+    return text
+
+
+def _read_secret_files(config: Config) -> Config:
+    """Each secret from its setting or its file, never both (which would win is not
+    obvious, and an operator moving a secret to a file must remove the old one)."""
+    for secret, file_setting in SECRET_FILES.items():
+        section, _dot, key = secret.partition(".")
+        settings = getattr(config, section)
+        if getattr(settings, key) and getattr(settings, file_setting.partition(".")[2]):
+            raise _config_error(
+                file_setting,
+                _("set %(value)s or %(file)s, not both", value=secret, file=file_setting),
+            )
+    matrix = config.matrix
+    if matrix.password_file:
+        matrix = replace(
+            matrix, password=read_secret_file("matrix.password_file", matrix.password_file)
+        )
+    if matrix.access_token_file:
+        matrix = replace(
+            matrix,
+            access_token=read_secret_file("matrix.access_token_file", matrix.access_token_file),
+        )
+    # The secret key stays in its file until used (SecuritySettings.key), as before;
+    # reading it here checks the file at load like the others.
+    config.security.key()
+    return replace(config, matrix=matrix)
 
 
 def _build_section(section: str, section_class: Any, values: dict[str, Any]) -> Any:
@@ -273,6 +333,8 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
                 raise ValueError(value)
             return value
     except (ValueError, ZeroDivisionError) as error:
+        if path in SECRET_SETTINGS:
+            raise _config_error(path, _expected(default)) from error
         raise _config_error(
             path,
             _(

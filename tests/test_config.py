@@ -1,8 +1,15 @@
+import json
+import tempfile
+import tomllib
+from dataclasses import fields
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from harmony_matrix.config import load_config, parse_share
+from harmony_matrix.config import Config, load_config, parse_share
 from harmony_matrix.errors import InvalidInput
 
 
@@ -125,3 +132,76 @@ def test_choices_read_or():
         "member, secretary or moderator"
     )
     assert list_of(["A", "B", "C"]).render("en") == "A, B and C"
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "harmony.example.toml"
+
+
+def test_the_example_documents_every_setting_with_its_default():
+    """A new setting without its line in harmony.example.toml fails here."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    with EXAMPLE.open("rb") as handle:
+        example = tomllib.load(handle)
+    for section in fields(Config):
+        settings = example.get(section.name, {})
+        for setting in fields(section.default_factory):  # type: ignore[misc]
+            assert setting.name in settings, f"[{section.name}] {setting.name} is not documented"
+            variable = f"HARMONY_{section.name.upper()}__{setting.name.upper()}"
+            assert f"Environment: {variable}\n{setting.name} = " in text, variable
+    # Every value shown is the default, as its comment says.
+    assert load_config(EXAMPLE, {}) == load_config(None, {})
+
+
+def test_secrets_from_files_are_read_at_load_and_stripped(tmp_path):
+    (tmp_path / "password").write_text("  hunter2-password\n")
+    (tmp_path / "token").write_text("syt_token\n")
+    config = load_config(
+        None,
+        {
+            "HARMONY_MATRIX__PASSWORD_FILE": str(tmp_path / "password"),
+            "HARMONY_MATRIX__ACCESS_TOKEN_FILE": str(tmp_path / "token"),
+        },
+    )
+    assert config.matrix.password == "hunter2-password"
+    assert config.matrix.access_token == "syt_token"
+    assert "hunter2" not in repr(config) and "syt_token" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"HARMONY_MATRIX__PASSWORD_FILE": "{missing}"}, "matrix.password_file"),
+        ({"HARMONY_MATRIX__ACCESS_TOKEN_FILE": "{empty}"}, "matrix.access_token_file"),
+        ({"HARMONY_SECURITY__SECRET_KEY_FILE": "{missing}"}, "security.secret_key_file"),
+        (
+            {"HARMONY_MATRIX__PASSWORD": "x", "HARMONY_MATRIX__PASSWORD_FILE": "{empty}"},
+            "matrix.password_file",
+        ),
+        (
+            {"HARMONY_SECURITY__SECRET_KEY": "x", "HARMONY_SECURITY__SECRET_KEY_FILE": "{empty}"},
+            "security.secret_key_file",
+        ),
+    ],
+)
+def test_a_secret_file_that_cannot_be_used_is_named(tmp_path, env, setting):
+    (tmp_path / "empty").write_text("\n")
+    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty"}
+    with pytest.raises(InvalidInput, match=f"'{setting}'"):
+        load_config(None, {name: value.format(**paths) for name, value in env.items()})
+
+
+@given(secret=st.text(alphabet=st.characters(categories=["L", "N"]), min_size=6))
+def test_a_secret_of_the_wrong_type_is_not_echoed(secret):
+    # TOML numbers and arrays are refused without showing the value.
+    document = f"[matrix]\npassword = [{json.dumps(secret, ensure_ascii=False)}]\n"
+    with pytest.raises(InvalidInput) as raised:
+        load_config_text(document)
+    assert "'matrix.password'" in str(raised.value)
+    assert secret not in str(raised.value)
+
+
+def load_config_text(document: str) -> Config:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "harmony.toml"
+        path.write_text(document, encoding="utf-8")
+        return load_config(path, {})
