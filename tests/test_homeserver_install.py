@@ -44,7 +44,8 @@ def test_a_failed_install_says_what_failed_and_is_retried_next_time(monkeypatch,
         ensure_synapse(said.append)
     assert said == [
         f"Installing Synapse {SYNAPSE_VERSION} into {tmp_path / 'venv'} "
-        "(first run only, about 30 s)..."
+        "(first run only, about 30 s)...",
+        "  creating its venv...",  # the step that failed is the last one said
     ]
     with pytest.raises(SynapseInstallError):
         ensure_synapse()  # no stamp was left behind: it tries again
