@@ -27,6 +27,9 @@ import pytest
 
 from harmony_matrix.homeserver import LocalSynapse, RegisteredUser, ServerConfig, free_port
 from harmony_matrix.homeserver.install import SynapseInstallError, ensure_synapse
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage.database import make_engine
+from tests.matrix.bot_process import SECRET_KEY, run_harmony, write_config
 from tests.matrix.member import Member
 
 HERE = Path(__file__).resolve().parent
@@ -118,3 +121,19 @@ async def member_client(tmp_path):
     yield log_in
     for member in members:
         await member.close()
+
+
+@pytest.fixture
+async def process_ctx(empty_url, tmp_path):
+    """The database of the bot process, migrated as an operator would, and a context on
+    it for the test (the same database: SQLite file, or PostgreSQL in that pass)."""
+    config = write_config(
+        tmp_path / "harmony.toml",
+        database_url=empty_url,
+        matrix={"user_id": "@unused:localhost", "password": "unused"},
+    )
+    upgraded = run_harmony("--config", str(config), "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    ctx = ServiceContext(engine=make_engine(empty_url), secret_key=SECRET_KEY.encode())
+    yield ctx, empty_url
+    await ctx.engine.dispose()

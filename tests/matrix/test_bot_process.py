@@ -20,9 +20,8 @@ from harmony_matrix.i18n import _
 from harmony_matrix.services import delivery, records
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import person_by_matrix_id
-from harmony_matrix.storage.database import make_engine
 from harmony_matrix.storage.models import OutboxMessage
-from tests.matrix.bot_process import SECRET_KEY, bot_settings, run_harmony, start_bot, write_config
+from tests.matrix.bot_process import bot_settings, run_harmony, start_bot, write_config
 from tests.matrix.bot_runner import replies_to, reply_to, room_of
 from tests.matrix.member import bodies_in
 from tests.matrix.outbox import sent_count, wait_until_sent
@@ -68,22 +67,6 @@ async def stop(process: subprocess.Popen[bytes], log: Path) -> None:
     assert took < 10, output
     assert "The bot has stopped." in output
     assert "Traceback" not in output
-
-
-@pytest.fixture
-async def process_ctx(empty_url, tmp_path):
-    """The database of the bot process, migrated as an operator would, and a context on
-    it for the test (the same database: SQLite file, or PostgreSQL in that pass)."""
-    config = write_config(
-        tmp_path / "harmony.toml",
-        database_url=empty_url,
-        matrix={"user_id": "@unused:localhost", "password": "unused"},
-    )
-    upgraded = run_harmony("--config", str(config), "db", "upgrade")
-    assert upgraded.returncode == 0, upgraded.stderr
-    ctx = ServiceContext(engine=make_engine(empty_url), secret_key=SECRET_KEY.encode())
-    yield ctx, empty_url
-    await ctx.engine.dispose()
 
 
 @pytest.mark.database_matters

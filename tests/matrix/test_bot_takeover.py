@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from nio import MegolmEvent, MessageDirection, RoomMessagesResponse
 
-from harmony_matrix.services.context import ServiceContext
-from harmony_matrix.storage.database import make_engine
 from tests.conftest import POSTGRES_URL
-from tests.matrix.bot_process import SECRET_KEY, bot_settings, run_harmony, start_bot, write_config
+from tests.matrix.bot_process import bot_settings, start_bot, write_config
 from tests.matrix.bot_runner import reply_to, room_of
 from tests.matrix.member import Member
 from tests.matrix.party import members_of_working_group
@@ -62,21 +60,6 @@ async def replies_in_history(member: Member, room_id: str, event_id: str) -> int
         if not response.chunk or not response.end or response.end == start:
             return count
         start = response.end
-
-
-@pytest.fixture
-async def process_ctx(empty_url, tmp_path):
-    """The bots' database, migrated as an operator would, and a context on it."""
-    config = write_config(
-        tmp_path / "harmony.toml",
-        database_url=empty_url,
-        matrix={"user_id": "@unused:localhost", "password": "unused"},
-    )
-    upgraded = run_harmony("--config", str(config), "db", "upgrade")
-    assert upgraded.returncode == 0, upgraded.stderr
-    ctx = ServiceContext(engine=make_engine(empty_url), secret_key=SECRET_KEY.encode())
-    yield ctx, empty_url
-    await ctx.engine.dispose()
 
 
 @pytest.mark.database_matters
