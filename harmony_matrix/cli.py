@@ -237,6 +237,11 @@ def build_parser(language: str = "en") -> argparse.ArgumentParser:
     )
     demo.add_argument("--reset", action="store_true", help=t(_("start a fresh party")))
     demo.add_argument(
+        "--walkthrough",
+        action="store_true",
+        help=t(_("then have scripted members hold a whole Moot, from the call to the result")),
+    )
+    demo.add_argument(
         "--load-only",
         action="store_true",
         help=t(_("only load the demo party into the database (as with --database or --config)")),
@@ -424,10 +429,19 @@ async def _dispatch(args: argparse.Namespace, config: Config, output: Output) ->
         return await _run(config, _parts(args), output)
     # A database of one's own (--database, --config, the environment): load it only.
     chosen = args.database or args.config or "HARMONY_DATABASE__URL" in os.environ
+    if args.command == "demo" and args.walkthrough and (args.load_only or chosen):
+        raise InvalidInput(
+            _(
+                "--walkthrough runs in the live demo, on its own database: leave out "
+                "--load-only, --database and --config."
+            )
+        )
     if args.command == "demo" and not (args.load_only or chosen):
         from harmony_matrix.demo.live import run_live_demo
 
-        return await run_live_demo(config, output.say, reset=args.reset)
+        return await run_live_demo(
+            config, output.say, reset=args.reset, walkthrough=args.walkthrough
+        )
     ctx = ServiceContext.from_config(config)
     engine = ctx.engine
     try:

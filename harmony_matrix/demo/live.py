@@ -33,6 +33,8 @@ from harmony_matrix.companion.app import make_app
 from harmony_matrix.companion.security import AccessLogger, install_log_redaction
 from harmony_matrix.config import Config
 from harmony_matrix.demo import demo_id, demo_members, prepare_demo
+from harmony_matrix.demo.member import MatrixScriptError
+from harmony_matrix.demo.walkthrough import Walkthrough, WalkthroughError
 from harmony_matrix.errors import InvalidInput
 from harmony_matrix.homeserver import LocalSynapse, ServerConfig, SynapseError, ensure_synapse
 from harmony_matrix.homeserver.config import LOOPBACK
@@ -47,6 +49,8 @@ DEMO_DATABASE_URL = f"sqlite:///{DEMO_DIR}/harmony-demo.db"
 BOT_LOCALPART = "harmony"
 #: The members whose logins are printed: the General Secretary, a moderator, a member.
 SHOWN = ("@ana:harmony.uk", "@bryn:harmony.uk", "@chloe:matrix.org")
+#: Who the walkthrough suggests logging in as to watch it: a member it does not play.
+WATCHER = "@chloe:matrix.org"
 #: The ports tried first, Synapse's and aiohttp's usual ones; any free port otherwise.
 PREFERRED_PORTS = {"homeserver": 8008, "web": 8080}
 #: How long the first run waits for the bot's Space before saying "ready" without it.
@@ -80,8 +84,13 @@ class DemoFiles:
     def log(self) -> Path:
         return self.root / "harmony.log"
 
+    @property
+    def walkthrough(self) -> Path:
+        """The scripted members' devices (their keys read what was sent to them)."""
+        return self.root / "walkthrough"
 
-async def run_live_demo(config: Config, say: Say, *, reset: bool) -> int:
+
+async def run_live_demo(config: Config, say: Say, *, reset: bool, walkthrough: bool = False) -> int:
     started = time.monotonic()
     files = DemoFiles()
     stop = asyncio.Event()
@@ -96,14 +105,16 @@ async def run_live_demo(config: Config, say: Say, *, reset: bool) -> int:
     await asyncio.to_thread(_stop_leftover_synapse, files.synapse)
     ports = _ports(files.ports)
     server = await _start_synapse(files, ports["homeserver"], say)
+    party = Party(config, server, files, say, stop)
+    status = 0
     try:
         if not stop.is_set():
-            await _run_party(config, server, files, ports["web"], say, stop, started)
+            status = await party.run(ports["web"], started, walkthrough=walkthrough)
     finally:
         say(_("Stopping Synapse (process %(pid)s)...", pid=server.pid))
         await asyncio.to_thread(server.stop)
     say(_("Everything has stopped. Run it again to carry on where you left off."))
-    return 0
+    return status
 
 
 async def _start_synapse(files: DemoFiles, port: int, say: Say) -> LocalSynapse:
@@ -120,40 +131,92 @@ async def _start_synapse(files: DemoFiles, port: int, say: Say) -> LocalSynapse:
     return server
 
 
-async def _run_party(
-    config: Config,
-    server: LocalSynapse,
-    files: DemoFiles,
-    web_port: int,
-    say: Say,
-    stop: asyncio.Event,
-    started: float,
-) -> None:
-    logins = await _register(server, files.logins, say)
-    bot_id = server.user_id(BOT_LOCALPART)
-    config = _demo_config(config, files, server, logins[bot_id], web_port)
-    ctx = ServiceContext.from_config(config)
-    try:
-        await prepare_demo(ctx, reset=False, server_name=server.server_name)
-        bot = Bot(config, ctx)
-        runner = web.AppRunner(make_app(ctx, config.web), access_log_class=AccessLogger)
-        await runner.setup()
-        bot_task = asyncio.create_task(bot.run(), name="bot")
+@dataclass
+class Party:
+    """The demo party once its homeserver is up: the bot and the web companion, and the
+    walkthrough when asked for."""
+
+    config: Config
+    server: LocalSynapse
+    files: DemoFiles
+    say: Say
+    stop: asyncio.Event
+
+    async def run(self, web_port: int, started: float, *, walkthrough: bool) -> int:
+        server, files, say, stop = self.server, self.files, self.say, self.stop
+        logins = await _register(server, files.logins, say)
+        bot_id = server.user_id(BOT_LOCALPART)
+        config = _demo_config(self.config, files, server, logins[bot_id], web_port)
+        ctx = ServiceContext.from_config(config)
+        status = 0
         try:
-            await web.TCPSite(runner, config.web.host, config.web.port).start()
-            await _first(bot.ready.wait(), bot_task, stop.wait())
-            if not stop.is_set() and not bot_task.done():
-                space = await _space(ctx, bot_task, stop)
-                _say_ready(say, server, files, logins, config, space, started)
-                await _first(bot_task, stop.wait())
+            await prepare_demo(ctx, reset=False, server_name=server.server_name)
+            bot = Bot(config, ctx)
+            runner = web.AppRunner(make_app(ctx, config.web), access_log_class=AccessLogger)
+            await runner.setup()
+            bot_task = asyncio.create_task(bot.run(), name="bot")
+            try:
+                await web.TCPSite(runner, config.web.host, config.web.port).start()
+                await _first(bot.ready.wait(), bot_task, stop.wait())
+                if not stop.is_set() and not bot_task.done():
+                    space = await _space(ctx, bot_task, stop)
+                    _say_ready(say, server, files, logins, config, space, started)
+                    if walkthrough:
+                        status = await self._walk(ctx, config, logins, bot_task)
+                    if status == 0:
+                        await _first(bot_task, stop.wait())
+            finally:
+                say(_("Stopping the bot and the web companion..."))
+                bot.stop.set()
+                await runner.cleanup()
+                # The bot's failure (a login refused...) is reported after everything stops.
+                await bot_task
         finally:
-            say(_("Stopping the bot and the web companion..."))
-            bot.stop.set()
-            await runner.cleanup()
-            # The bot's failure (a login refused...) is reported after everything stops.
-            await bot_task
-    finally:
-        await ctx.engine.dispose()
+            await ctx.engine.dispose()
+        return status
+
+    async def _walk(
+        self,
+        ctx: ServiceContext,
+        config: Config,
+        logins: dict[str, str],
+        bot_task: asyncio.Task[None],
+    ) -> int:
+        """Play the walkthrough's Moot; 0 when it ended with a result (or was stopped by
+        Ctrl-C), 1 when a step failed."""
+        say, server = self.say, self.server
+        watcher = demo_id(WATCHER, server.server_name)
+        say(_("The walkthrough begins: scripted members hold a whole Moot."))
+        say(
+            _(
+                "To watch, log in as %(user)s and open the Operational Working Group's room.",
+                user=watcher,
+            )
+        )
+        walk = Walkthrough(
+            ctx, config.web.public_base_url, say, server.server_name, server.user_id(BOT_LOCALPART)
+        )
+        task = asyncio.create_task(walk.run(server.url, logins, self.files.walkthrough))
+        try:
+            await _first(task, bot_task, self.stop.wait())
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return 0
+            result = task.result()
+        except WalkthroughError as error:
+            say(_("The walkthrough stopped: %(reason)s", reason=error.message))
+            return 1
+        except MatrixScriptError as error:
+            reason = str(error)
+            say(_("The walkthrough stopped: the homeserver said %(reason)s", reason=reason))
+            return 1
+        finally:
+            await walk.close()
+        say(_("The walkthrough is over. Meeting %(ref)s decided.", ref=result.meeting_ref))
+        say(_("Result page: %(url)s", url=result.results_url))
+        say(_("The party keeps running so you can look around. Stop it with Ctrl-C."))
+        return 0
 
 
 def _say_ready(
