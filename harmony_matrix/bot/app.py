@@ -1,6 +1,7 @@
 """The bot's life: wait until no other bot is active (bot/leadership.py), log in or restore
 its device, cross-sign it, then run the sync loop, the outbox sender, the room keeper and
-the scheduler until told to stop (SIGTERM, Ctrl-C) or until it loses its lock."""
+the scheduler until told to stop (SIGTERM, Ctrl-C) or until it loses its lock. Its health
+port (bot/health.py), when configured, is open all along, the wait for the lock included."""
 
 from __future__ import annotations
 
