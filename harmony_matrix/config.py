@@ -100,6 +100,10 @@ class MatrixSettings:
     #: How often the bot brings rooms in step with the register (a register import is
     #: picked up within this time; a linked room and a suspension at once).
     reconcile_minutes: int = 5
+    #: The bot's health and metrics port (/healthz, /readyz, /metrics); 0: none. It
+    #: shows no secret, but keep it off the internet: only a monitor needs it.
+    health_port: int = 0
+    health_host: str = "127.0.0.1"
 
     def check_for_bot(self) -> None:
         """The settings the bot cannot start without, named when missing or wrong."""
@@ -118,6 +122,8 @@ class MatrixSettings:
         for name in ("offline_window_minutes", "undecryptable_grace_seconds", "reconcile_minutes"):
             if getattr(self, name) < 1:
                 raise _config_error(f"matrix.{name}", _("must be at least 1"))
+        if not 0 <= self.health_port <= 65535:
+            raise _config_error("matrix.health_port", _("must be from 0 to 65535"))
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,9 @@ class WebSettings:
     #: Ballot form posts allowed per client address per minute (0: no limit). Members
     #: at one venue share an address, so it is generous; each link also votes only once.
     ballot_posts_per_minute: int = 120
+    #: Serve /metrics (Prometheus) on the companion's port. Off by default: a proxy in
+    #: front must then not pass /metrics to the public (docker/nginx.conf refuses it).
+    metrics: bool = False
 
     def check(self) -> None:
         if self.ballot_posts_per_minute < 0:

@@ -205,3 +205,33 @@ def load_config_text(document: str) -> Config:
         path = Path(folder) / "harmony.toml"
         path.write_text(document, encoding="utf-8")
         return load_config(path, {})
+
+
+def test_the_monitoring_settings_come_from_the_environment_too():
+    config = load_config(
+        None,
+        {
+            "HARMONY_MATRIX__HEALTH_PORT": "8081",
+            "HARMONY_MATRIX__HEALTH_HOST": "0.0.0.0",
+            "HARMONY_WEB__METRICS": "true",
+        },
+    )
+    assert (config.matrix.health_port, config.matrix.health_host) == (8081, "0.0.0.0")
+    assert config.web.metrics is True
+    defaults = load_config(None, {})
+    assert (defaults.matrix.health_port, defaults.web.metrics) == (0, False)
+
+
+@pytest.mark.parametrize("port", ["-1", "65536"])
+def test_a_health_port_out_of_range_is_named_when_the_bot_starts(port):
+    config = load_config(
+        None,
+        {
+            "HARMONY_MATRIX__HEALTH_PORT": port,
+            "HARMONY_MATRIX__USER_ID": "@harmony:example.org",
+            "HARMONY_MATRIX__PASSWORD": "secret",
+        },
+    )
+    with pytest.raises(InvalidInput) as caught:
+        config.matrix.check_for_bot()
+    assert "Error in configuration at 'matrix.health_port'" in str(caught.value.message)

@@ -7,11 +7,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML  # check-jsonschema's own YAML reader (a dev dependency)
+
+from harmony_matrix.homeserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -82,13 +85,74 @@ def test_compose_services_as_deployed():
         }
     assert services["bot"]["depends_on"]["synapse"] == {"condition": "service_healthy"}
     assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
-    for name in ("postgres", "synapse", "web"):
+    for name in ("postgres", "synapse", "web", "bot"):
         assert services[name].get("healthcheck", {}).get("disable") is not True, name
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert any("/health" in part for part in services["synapse"]["healthcheck"]["test"])
     nginx = (ROOT / "docker" / "nginx.conf").read_text(encoding="utf-8")
     assert re.search(r"server web:8080 resolve;", nginx)
     assert "X-Forwarded-For $proxy_add_x_forwarded_for" in nginx
+
+
+def nginx_locations() -> dict[str, str]:
+    """Each ``location`` of docker/nginx.conf (its modifier and URI) and its body."""
+    nginx = (ROOT / "docker" / "nginx.conf").read_text(encoding="utf-8")
+    code = "\n".join(line.split("#", 1)[0] for line in nginx.splitlines())
+    return {
+        " ".join(match[1].split()): match[2]
+        for match in re.finditer(r"location\s+([^{]+?)\s*\{([^}]*)\}", code)
+    }
+
+
+def test_the_proxy_never_passes_metrics_to_the_public():
+    locations = nginx_locations()
+    assert "/" in locations and "proxy_pass" in locations["/"]
+    # An exact match: nginx picks it before any prefix or regex location, so "/metrics"
+    # (after nginx decodes %XX and resolves dots and slashes) is answered here alone.
+    assert "= /metrics" in locations
+    denied = locations["= /metrics"].split()
+    assert "proxy_pass" not in locations["= /metrics"]
+    assert denied[:2] in (["return", "404;"], ["return", "403;"]) or denied == ["deny", "all;"]
+    # The web containers serve it (to a monitor inside the Docker network).
+    web = compose()["services"]["web"]["environment"]
+    assert web["HARMONY_WEB__METRICS"] == "true"
+
+
+def run_check(script: str) -> int:
+    check = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
+    return check.returncode
+
+
+def test_the_bots_health_port_is_its_healthcheck(tmp_path):
+    bot = compose()["services"]["bot"]
+    port = bot["environment"]["HARMONY_MATRIX__HEALTH_PORT"]
+    assert bot["expose"] == [port]
+    assert "ports" not in bot  # inside the Docker network only
+    test = bot["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert f"http://127.0.0.1:{port}/healthz" in test[3] and "urllib" in test[3]
+    # The check runs as written: it passes when /healthz answers 200 (here a plain file
+    # server standing in for the bot), and fails when nothing answers.
+    (tmp_path / "healthz").write_text("active\n", encoding="utf-8")
+    free = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(free), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        script = test[3].replace(f":{port}/", f":{free}/")
+        deadline = time.monotonic() + 20
+        while (passed := run_check(script)) != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the server is starting
+        assert passed == 0
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert run_check(script) != 0
+    # The database settings still come through (the environment is merged, not replaced).
+    assert bot["environment"]["HARMONY_DATABASE__URL"].startswith("postgresql://")
 
 
 def test_compose_file_and_image_agree_with_the_harmony_config():

@@ -17,9 +17,10 @@ ALLOWED = {
     "importers": BASE | {"constitution", "storage", "config"},
     "services": BASE | {"constitution", "voting", "storage", "importers", "config"},
     # The bot's handlers parse, call one use case, render: never a rule or a table.
-    "bot": BASE | {"services", "config"},
+    # metrics: the Prometheus definitions both front ends share (harmony_matrix/metrics.py).
+    "bot": BASE | {"services", "config", "metrics"},
     # Likewise the web companion's handlers (resources: its templates and static files).
-    "companion": BASE | {"services", "config", "resources"},
+    "companion": BASE | {"services", "config", "resources", "metrics"},
     # A tool the tests and the demo run, not part of the product's logic.
     "homeserver": set(),
 }

@@ -1,10 +1,12 @@
 """The bot's life: wait until no other bot is active (bot/leadership.py), log in or restore
 its device, cross-sign it, then run the sync loop, the outbox sender, the room keeper and
-the scheduler until told to stop (SIGTERM, Ctrl-C) or until it loses its lock."""
+the scheduler until told to stop (SIGTERM, Ctrl-C) or until it loses its lock. Its health
+port (bot/health.py), when configured, is open all along, the wait for the lock included."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,9 @@ from harmony_matrix.bot.commands import (
     Dispatcher,
     default_commands,
 )
+from harmony_matrix.bot.commands.dispatch import Outcome, Result
 from harmony_matrix.bot.handling import Answer, CommandHandler
+from harmony_matrix.bot.health import BotHealth, health_app, serving
 from harmony_matrix.bot.identity import CrossSigningError, ensure_cross_signed
 from harmony_matrix.bot.inbox import Inbox, Incoming
 from harmony_matrix.bot.leadership import Leadership, keep_leading, leadership_for
@@ -30,8 +34,9 @@ from harmony_matrix.bot.session import SyncPosition, open_session
 from harmony_matrix.bot.sync import SyncLoop
 from harmony_matrix.config import Config
 from harmony_matrix.errors import HarmonyError
+from harmony_matrix.metrics import BotMetrics
 from harmony_matrix.services import delivery
-from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.services.context import ServiceContext, current_unit_of_work
 from harmony_matrix.services.lookup import person_by_matrix_id
 
 log = logging.getLogger(__name__)
@@ -53,12 +58,28 @@ class Bot:
         self._reconcile_now = asyncio.Event()
         self._rooms_changed = False
         self._told_unreadable: set[tuple[str, str]] = set()
+        self.metrics = BotMetrics()
+        self.health = BotHealth()
+        #: How each command of the sync response being handled ended, by event ID:
+        #: counted once its transaction has committed (see _on_sync).
+        self._outcomes: dict[str, Outcome | None] = {}
 
     async def run(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.settings.health_port:
+                # Open while the bot waits for its lock too: a standby says so.
+                app = health_app(self.health, self.metrics, self.ctx)
+                await stack.enter_async_context(
+                    serving(app, self.settings.health_host, self.settings.health_port)
+                )
+            await self._lead()
+
+    async def _lead(self) -> None:
         # Before the login: a waiting bot touches neither the homeserver nor the store.
         leadership = leadership_for(self.ctx.engine.url)
         if not await leadership.acquire(self.stop):
             return
+        self.health.became_active()
         try:
             client = await open_session(self.settings)
             try:
@@ -66,6 +87,7 @@ class Bot:
             finally:
                 await client.close()
         finally:
+            self.health.stood_down()
             await leadership.release()
 
     async def _run(self, client: AsyncClient, leadership: Leadership) -> None:
@@ -135,9 +157,17 @@ class Bot:
             sender=incoming.sender,
             body=incoming.body,
         )
-        reply = await self.dispatcher.dispatch(self.ctx, event)
-        if reply is None:
+        answered = await self.dispatcher.answer(self.ctx, event)
+        if answered is None:
+            self._outcomes[incoming.event_id] = None  # not a command: nothing to count
             return None
+        reply, outcome = answered
+        work = current_unit_of_work()
+        if outcome.result is Result.OK and work is not None and work.failed:
+            # A use case refused inside the command's transaction, which is rolled back
+            # (bot/handling.py), though the command's reply reads like a success.
+            outcome = Outcome(outcome.command, Result.REFUSED)
+        self._outcomes[incoming.event_id] = outcome
         # Acted on once the command has committed (see _on_sync): the room keeper reads
         # the register in a transaction of its own.
         self._rooms_changed = self._rooms_changed or reply.rooms_changed
@@ -149,11 +179,12 @@ class Bot:
         if first_ever:
             # History from before the bot's first start: never acted on.
             self.ready.set()
+            self.health.synced()
             self._reconcile_now.set()
             return
         found = await self.inbox.commands_in(response) + self.inbox.retry_unreadable()
         for incoming in found:
-            await self.handler.handle(incoming)
+            await self._handle(incoming)
             if self._rooms_changed:
                 self._rooms_changed = False
                 self._reconcile_now.set()
@@ -161,6 +192,22 @@ class Bot:
         for event in self.inbox.given_up():
             await self._unreadable(event)
         self.ready.set()
+        self.health.synced()
+
+    async def _handle(self, incoming: Incoming) -> None:
+        """Handle a command, and count it once it has committed (a command handled
+        before, found again after a restart, is not counted twice)."""
+        try:
+            acted = await self.handler.handle(incoming)
+            dispatched = incoming.event_id in self._outcomes
+            outcome = self._outcomes.get(incoming.event_id)
+        finally:
+            self._outcomes.pop(incoming.event_id, None)
+        if not acted or (dispatched and outcome is None):
+            return
+        if outcome is None:  # too old to act on: the dispatcher never saw it
+            outcome = Outcome(self.dispatcher.command_name(incoming.body), Result.OFFLINE)
+        self.metrics.command_handled(outcome.command, outcome.result)
 
     async def _unreadable(self, event: MegolmEvent) -> None:
         # Once per sender and key: a device that shares no keys would otherwise get an

@@ -15,6 +15,7 @@ from harmony_matrix.companion.keys import (
     SERVICES,
     SETTINGS,
 )
+from harmony_matrix.companion.monitoring import add_metrics
 from harmony_matrix.companion.rendering import Renderer
 from harmony_matrix.companion.security import (
     RateLimiter,
@@ -47,6 +48,8 @@ def make_app(ctx: ServiceContext, settings: WebSettings | None = None) -> web.Ap
     ballot.add_routes(app)
     paper.add_routes(app)
     public.add_routes(app)
+    if settings.metrics:
+        add_metrics(app)
     return app
 
 

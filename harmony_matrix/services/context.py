@@ -44,6 +44,11 @@ class UnitOfWork:
 _unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("unit_of_work", default=None)
 
 
+def current_unit_of_work() -> UnitOfWork | None:
+    """The unit of work in progress in this task, if any (to see whether it failed)."""
+    return _unit_of_work.get()
+
+
 @dataclass
 class ServiceContext:
     engine: AsyncEngine

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from harmony_matrix.bot.commands.base import (
     BotCommandSettings,
@@ -19,7 +21,7 @@ from harmony_matrix.bot.commands.base import (
     UsageError,
     usage_line,
 )
-from harmony_matrix.bot.commands.parsing import CommandSet, command_text
+from harmony_matrix.bot.commands.parsing import CommandSet, command_text, tokenize
 from harmony_matrix.bot.commands.wording import day, reader_language
 from harmony_matrix.bot.replies import Code, Reply, rendered
 from harmony_matrix.errors import HarmonyError, InvalidInput, NotFound
@@ -29,6 +31,32 @@ from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.people import Sender
 
 logger = logging.getLogger(__name__)
+
+
+#: The command label of a command nobody declared (its words are the member's text).
+UNKNOWN_COMMAND = "unknown"
+
+
+class Result(StrEnum):
+    """How a command ended, for the bot's metrics."""
+
+    OK = "ok"
+    #: Not allowed, or refused by the rules (a domain error, a suspension).
+    REFUSED = "refused"
+    #: Not written as its usage line says, or no such command.
+    USAGE = "usage"
+    #: Something failed on our side: the reply gave an error ID.
+    ERROR = "error"
+    #: Sent while the bot was down, too long ago: not acted on (bot/handling.py).
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    #: The command's declared name ("ballot open"), or ``UNKNOWN_COMMAND``: never the
+    #: member's own words, which would put what they typed into the metrics.
+    command: str
+    result: Result
 
 
 def new_error_id() -> str:
@@ -46,21 +74,38 @@ class Dispatcher:
     def is_command(self, body: str) -> bool:
         return command_text(self.settings.prefix, body) is not None
 
+    def command_name(self, body: str) -> str:
+        """The declared name of the command in ``body``, or ``UNKNOWN_COMMAND``."""
+        text = command_text(self.settings.prefix, body)
+        if text is None:
+            return UNKNOWN_COMMAND
+        words = [token.value for token in tokenize(text)[:2] if not token.quoted]
+        found = self.commands.find(words)
+        return UNKNOWN_COMMAND if found is None else found[0].name
+
     async def dispatch(self, ctx: ServiceContext, event: CommandEvent) -> Reply | None:
-        """The reply to ``event``, or None when its text is not a command.
+        """The reply to ``event``, or None when its text is not a command."""
+        answered = await self.answer(ctx, event)
+        return None if answered is None else answered[0]
+
+    async def answer(
+        self, ctx: ServiceContext, event: CommandEvent
+    ) -> tuple[Reply, Outcome] | None:
+        """The reply to ``event`` and how the command ended, or None when its text is not
+        a command.
 
         The reply is a reply to the event, mentions its sender, stays in its thread,
         and has its ``language`` set (the sender's, or the one a command chose).
         """
         if not self.is_command(event.body):
             return None
-        reply = await self._answer(ctx, event)
+        reply, outcome = await self._answer(ctx, event)
         reply.in_reply_to = event.event_id
         reply.mention = event.sender
         reply.thread_root = event.thread_root
-        return reply
+        return reply, outcome
 
-    async def _answer(self, ctx: ServiceContext, event: CommandEvent) -> Reply:
+    async def _answer(self, ctx: ServiceContext, event: CommandEvent) -> tuple[Reply, Outcome]:
         language = ctx.party.default_language
         command: Command | None = None
         try:
@@ -71,8 +116,10 @@ class Dispatcher:
             assert parsed is not None, "is_command said it was one"
             command = parsed.command
             refusal = self._refusal(ctx, command, sender)
+            result = Result.OK
             if refusal is not None:
                 reply = refusal
+                result = Result.REFUSED
             else:
                 request = Request(
                     ctx=ctx,
@@ -90,14 +137,15 @@ class Dispatcher:
             # Rendered once here, so that a message that cannot be rendered is caught
             # with the other failures rather than by whoever sends the reply.
             rendered(reply)
-            return reply
+            return reply, self._outcome(command, result)
         except UsageError as error:
-            return self._with_usage(Reply(language=language).say(error.message), error.commands)
+            reply = self._with_usage(Reply(language=language).say(error.message), error.commands)
+            return reply, self._outcome(command, Result.USAGE)
         except HarmonyError as error:
             reply = Reply(language=language).say(error.message)
             if command is not None and isinstance(error, InvalidInput | NotFound):
                 self._with_usage(reply, [command])
-            return reply
+            return reply, self._outcome(command, Result.REFUSED)
         except Exception:
             error_id = new_error_id()
             logger.exception(
@@ -107,13 +155,18 @@ class Dispatcher:
                 event.event_id,
                 error_id,
             )
-            return Reply(language=language).say(
+            reply = Reply(language=language).say(
                 _(
                     "Something went wrong on our side (error ID %(error_id)s). Please try "
                     "again later; if it keeps happening, give the error ID to your secretary.",
                     error_id=error_id,
                 )
             )
+            return reply, self._outcome(command, Result.ERROR)
+
+    @staticmethod
+    def _outcome(command: Command | None, result: Result) -> Outcome:
+        return Outcome(command.name if command is not None else UNKNOWN_COMMAND, result)
 
     def _with_usage(self, reply: Reply, commands: Sequence[Command]) -> Reply:
         lines = [Code(usage_line(command, self.settings.prefix)) for command in commands]
