@@ -5,6 +5,8 @@ everything; the next run carries on with the same logins; ``--reset`` starts afr
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import re
@@ -13,10 +15,16 @@ from pathlib import Path
 
 import aiohttp
 
+from harmony_matrix.demo import walkthrough
+from harmony_matrix.services import consensus
+from harmony_matrix.services.context import ServiceContext
+from harmony_matrix.storage.database import make_engine
 from tests.matrix.bot_process import environment, harmony_command
 
 READY = "Ready in"
 START_TIMEOUT = 120
+#: The walkthrough's Moot: some forty notices and their calendar files, seven ballots.
+WALKTHROUGH_TIMEOUT = 600
 
 
 class Run:
@@ -52,7 +60,9 @@ class Run:
         return "Registering 41 accounts" in self.output
 
 
-async def start(folder: Path, *args: str) -> Run:
+async def start(folder: Path, *args: str, until: str = READY, within: float = START_TIMEOUT) -> Run:
+    """``harmony demo ARGS`` in ``folder``, once it has written a line starting with
+    ``until``."""
     env = environment()
     # The tests' own Synapse venv, wherever the session put it.
     if "HARMONY_SYNAPSE_VENV" in os.environ:
@@ -67,8 +77,8 @@ async def start(folder: Path, *args: str) -> Run:
     assert process.stdout is not None and process.stderr is not None
     lines: list[str] = []
     try:
-        async with asyncio.timeout(START_TIMEOUT):
-            while not (lines and lines[-1].startswith(READY)):
+        async with asyncio.timeout(within):
+            while not (lines and lines[-1].startswith(until)):
                 line = (await process.stdout.readline()).decode()
                 assert line, "".join(lines) + (await process.stderr.read()).decode()
                 lines.append(line)
@@ -167,3 +177,38 @@ async def test_the_demo_runs_stops_and_carries_on(synapse_python, tmp_path):
         assert await log_in(fresh.homeserver, user_id, fresh.logins[user_id]) == 200
     finally:
         await stop(fresh, folder)
+
+
+async def test_the_walkthrough_holds_a_whole_moot_and_reports_its_result(synapse_python, tmp_path):
+    folder = tmp_path.resolve()
+    run = await start(folder, "--walkthrough", until="Result page:", within=WALKTHROUGH_TIMEOUT)
+    try:
+        steps = re.findall(r"^\[(\d+)/14\]", run.output, re.MULTILINE)
+        assert steps == [str(step) for step in range(1, 15)], run.output
+        ref = run.found(r"Meeting (M-\d+) decided")
+        results_url = run.found(r"Result page: (http://\S+)")
+        assert results_url == f"{run.web}/meetings/{ref}/results"
+        # What the terminal reports is what the record holds: the demo's own database,
+        # read beside the running demo.
+        ctx = ServiceContext(engine=make_engine(f"sqlite:///{folder}/var/demo/harmony-demo.db"))
+        try:
+            entries = [e for e in await consensus.list_consensus(ctx) if e.meeting_ref == ref]
+            assert [entry.outcome for entry in entries] == [walkthrough.CO_OP]
+            assert await consensus.verify_chain(ctx) is None
+        finally:
+            await ctx.engine.dispose()
+        announced = run.found(r"The winning option is (.*)")
+        assert walkthrough.CO_OP in announced
+        status, page = await get(results_url)
+        assert status == 200 and walkthrough.CO_OP in page
+        # Seven ballots, each cast through the web form, counted and published.
+        status, published = await get(f"{run.web}/meetings/{ref}/ballots.csv")
+        assert status == 200
+        rows = list(csv.DictReader(io.StringIO(published)))
+        assert len(rows) == len(walkthrough.PLAYERS)
+        # The terminal names who voted, never how.
+        for line in run.output.splitlines():
+            if "has voted" in line:
+                assert not re.search(r"\d", line), line
+    finally:
+        await stop(run, folder)
