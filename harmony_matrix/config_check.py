@@ -52,11 +52,16 @@ def report(
                 secret("matrix.access_token", matrix.access_token, matrix.access_token_file),
             ),
             ("matrix.store_path", matrix.store_path),
+            (
+                "matrix.health",
+                f"{matrix.health_host}:{matrix.health_port}" if matrix.health_port else _("off"),
+            ),
         ]
     if PartName.WEB in parts:
         lines += [
             ("web.listen", f"{web.host}:{web.port}"),
             ("web.public_base_url", web.public_base_url),
+            ("web.metrics", _("served at /metrics") if web.metrics else _("off")),
         ]
     lines += [
         (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -269,3 +270,21 @@ def test_a_json_log_line_holds_the_record_and_its_traceback():
     assert entry["message"] == "failed: ü"
     assert "ValueError: the cause" in entry["exception"]
     assert entry["time"].endswith("+00:00")
+
+
+def test_config_check_shows_the_operations_ports(tmp_path, database_url):
+    config = write_config(tmp_path / "harmony.toml", database_url, matrix={"password": PASSWORD})
+    result = harmony("config", "check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"matrix\.health\s*: off", result.stdout), result.stdout
+    assert re.search(r"web\.metrics\s*: off", result.stdout), result.stdout
+    result = harmony(
+        "config",
+        "check",
+        "--config",
+        str(config),
+        env={"HARMONY_MATRIX__HEALTH_PORT": "8081", "HARMONY_WEB__METRICS": "true"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"matrix\.health\s*: 127\.0\.0\.1:8081", result.stdout), result.stdout
+    assert re.search(r"web\.metrics\s*: served at /metrics", result.stdout), result.stdout

@@ -73,7 +73,11 @@ class ScriptedMember:
         )
         client.restore_login(user_id, device_id, access_token)
         member = cls(client)
-        await member.sync()  # uploads the device's keys
+        try:
+            await member.sync()  # uploads the device's keys
+        except MatrixScriptError:
+            await client.close()
+            raise
         return member
 
     @classmethod
@@ -85,14 +89,18 @@ class ScriptedMember:
         saved = store_dir / "credentials.json"
         if saved.exists():
             kept = json.loads(saved.read_text(encoding="utf-8"))
-            return await cls.restore(
-                homeserver,
-                user_id,
-                kept["device_id"],
-                kept["access_token"],
-                store_dir,
-                resume_sync=False,
-            )
+            try:
+                return await cls.restore(
+                    homeserver,
+                    user_id,
+                    kept["device_id"],
+                    kept["access_token"],
+                    store_dir,
+                    resume_sync=False,
+                )
+            except MatrixScriptError:
+                # The device was signed out (from Element, say): sign in anew.
+                saved.unlink()
         client = AsyncClient(homeserver, user_id)
         try:
             response = await client.login(password, device_name=device_name)
