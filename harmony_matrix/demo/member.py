@@ -218,7 +218,8 @@ class ScriptedMember:
     async def wait_for_text(
         self, room_id: str, contains: str, *, within: float = 10.0
     ) -> RoomMessageText:
-        """The first text or notice in the room whose body contains ``contains``."""
+        """The first ``m.text`` message (not a notice) in the room whose body contains
+        ``contains``."""
         event = await self.wait_for(
             lambda e: isinstance(e, RoomMessageText) and contains in e.body,
             room_id=room_id,

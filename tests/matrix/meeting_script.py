@@ -140,10 +140,4 @@ async def announcement(
 ) -> RoomMessageText:
     """An announcement in the room (an ``m.text`` message, where replies to commands are
     notices) containing ``contains``."""
-    event = await member.wait_for(
-        lambda e: isinstance(e, RoomMessageText) and contains in e.body,
-        room_id=room_id,
-        within=within,
-    )
-    assert isinstance(event, RoomMessageText)
-    return event
+    return await member.wait_for_text(room_id, contains, within=within)
