@@ -22,7 +22,6 @@ from pathlib import Path
 import aiohttp
 
 HARMONY = Path(sys.executable).with_name("harmony")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -34,11 +33,6 @@ class WebProcess:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU time so far (``/proc/<pid>/stat``, Linux)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def casts_served(self) -> int:
         """``POST /vote/[link]/cast`` answered 200, from this process's own access log:
@@ -126,11 +120,3 @@ def stop(web: WebProcess) -> int:
     except subprocess.TimeoutExpired:
         web.process.kill()
         return web.process.wait()
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot (``/proc/stat``)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle and iowait
-    total = sum(values[:8])  # guest time is already counted in user
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS

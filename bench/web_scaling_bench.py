@@ -11,10 +11,11 @@ on its own port, all on that database); each link is given to one of them in tur
 generator (this process) posts every ``POST /vote/{link}/cast`` with ``--concurrency``
 requests in flight across all N, and the processes are stopped (SIGTERM).
 
-Figures per run: ballots per second (200s over the wall time), p50/p99 of a POST, the
-throughput over the median of the one-process runs (the figure: how far N processes
-go), and where the CPU went (cores used on average by the web processes, by the load
-generator, and by the rest of the machine: PostgreSQL and anything else running). After
+Figures per run: ballots per second (200s over the wall time), p50/p99 of a POST, and
+where the CPU went (``cpu_use.py``: cores used on average by the web processes, the load
+generator, PostgreSQL and anything else on the machine; CPU milliseconds per ballot of
+the web processes and of PostgreSQL). Per N, the medians of its runs and the throughput
+over one process's: the figure, how far N processes go on this machine. After
 each run the round's sealed ballots and spent tokens must equal the receipts handed out
 so far, and each process's own access log must show the casts it was given; at the end
 the round is closed and every receipt must be counted exactly once, and nothing else.
@@ -36,11 +37,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cpu_use
 import web_processes
 from ballot_bench import (
     RECEIPT,
@@ -92,15 +95,10 @@ async def measure(
         ]
         jobs = [shares[n % processes][n // processes] for n in range(len(links))]
         load_average = os.getloadavg()[0]
-        machine_before = web_processes.machine_cpu()
-        web_cpu = sum(web.cpu_seconds() for web in webs)
-        own_cpu = time.process_time()
+        pids = [web.process.pid for web in webs]
+        before = cpu_use.snapshot(pids)
         run, answers = await load(setting.concurrency, jobs, f"{processes} web")
-        own_cpu = time.process_time() - own_cpu
-        web_cpu = sum(web.cpu_seconds() for web in webs) - web_cpu
-        machine_after = web_processes.machine_cpu()
-        busy = machine_after[0] - machine_before[0]
-        total = machine_after[1] - machine_before[1]
+        after = cpu_use.snapshot(pids)
     finally:
         exits = [web_processes.stop(web) for web in webs]
     receipts = []
@@ -108,18 +106,15 @@ async def measure(
         found = RECEIPT.search(body)
         assert found, body[:500]
         receipts.append(found.group(1))
-    seconds = run.seconds or 1.0
     figures = {
         "processes": processes,
         "concurrency": setting.concurrency,
         **run_figures(run),
         "load_average_before": round(load_average, 2),
-        "cores_used": {
-            "web": round(web_cpu / seconds, 2),
-            "load_generator": round(own_cpu / seconds, 2),
-            # PostgreSQL's backends, and whatever else shares the machine.
-            "rest": round(max(busy - web_cpu - own_cpu, 0.0) / seconds, 2),
-            "machine_busy": round(busy / total, 3) if total else 0.0,
+        "cores_used": cpu_use.cores_used(before, after, run.seconds),
+        "cpu_ms_per_ballot": {
+            "web": round((after.web - before.web) * 1000 / max(run.ok, 1), 2),
+            "postgresql": round((after.postgresql - before.postgresql) * 1000 / max(run.ok, 1), 2),
         },
         "casts_given": [len(links[index::processes]) for index in range(processes)],
         "casts_served": [web.casts_served() for web in webs],
@@ -180,37 +175,42 @@ async def bench(
 
 
 def scaling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per N: the median ballots/s of its runs and its ratio to one process's (to the
-    smallest N measured, if one was not)."""
+    """Per N, the medians of its runs: ballots/s and their ratio to one process's (to
+    the smallest N measured, if one was not), latencies, CPU per ballot."""
     by_count: dict[int, list[dict[str, Any]]] = {}
     for run in runs:
         by_count.setdefault(run["processes"], []).append(run)
-    medians = {
-        count: statistics.median(run["per_second"] for run in chosen)
-        for count, chosen in sorted(by_count.items())
-    }
-    base = medians[min(medians)]
+
+    def median(values: Iterable[float]) -> float:
+        return float(statistics.median(values))
+
+    base = median(run["per_second"] for run in by_count[min(by_count)])
     return [
         {
             "processes": count,
-            "runs": len(by_count[count]),
-            "per_second": round(median, 1),
-            "ratio": round(median / base, 2) if base else 0.0,
-            "p50_ms": statistics.median(run["p50_ms"] for run in by_count[count]),
-            "p99_ms": statistics.median(run["p99_ms"] for run in by_count[count]),
+            "runs": len(chosen),
+            "per_second": round(median(run["per_second"] for run in chosen), 1),
+            "ratio": round(median(run["per_second"] for run in chosen) / base, 2) if base else 0.0,
+            "p50_ms": median(run["p50_ms"] for run in chosen),
+            "p99_ms": median(run["p99_ms"] for run in chosen),
+            "web_cpu_ms_per_ballot": median(run["cpu_ms_per_ballot"]["web"] for run in chosen),
+            "postgresql_cpu_ms_per_ballot": median(
+                run["cpu_ms_per_ballot"]["postgresql"] for run in chosen
+            ),
         }
-        for count, median in medians.items()
+        for count, chosen in sorted(by_count.items())
     ]
 
 
 HEADER = (
     "| web processes | ballots/s | p50 (ms) | p99 (ms) | cores used: web / load generator / "
-    "rest | machine busy | load avg before | casts served by each | sealed / expected |\n"
-    "|---:|---:|---:|---:|---|---:|---:|---|---:|"
+    "PostgreSQL / other | machine busy | load average before | casts served by each | "
+    "sealed / expected |\n|---:|---:|---:|---:|---|---:|---:|---|---:|"
 )
 SUMMARY_HEADER = (
-    "| web processes | runs | ballots/s (median) | vs 1 process | p50 (ms) | p99 (ms) |\n"
-    "|---:|---:|---:|---:|---:|---:|"
+    "| web processes | runs | ballots/s | vs 1 process | p50 (ms) | p99 (ms) | "
+    "web CPU per ballot (ms) | PostgreSQL CPU per ballot (ms) |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -219,7 +219,8 @@ def row(run: dict[str, Any]) -> str:
     return (
         f"| {run['processes']} | {run['per_second']:,.0f} | {run['p50_ms']:.1f} | "
         f"{run['p99_ms']:.1f} | {cores['web']:.2f} / {cores['load_generator']:.2f} / "
-        f"{cores['rest']:.2f} | {cores['machine_busy']:.0%} | {run['load_average_before']:.2f} | "
+        f"{cores['postgresql']:.2f} / {cores['other']:.2f} | {cores['machine_busy']:.0%} | "
+        f"{run['load_average_before']:.2f} | "
         f"{' + '.join(str(n) for n in run['casts_served'])} | "
         f"{run['stored_after']['sealed']} / {run['expected_sealed']} |"
     )
@@ -228,7 +229,8 @@ def row(run: dict[str, Any]) -> str:
 def summary_row(line: dict[str, Any]) -> str:
     return (
         f"| {line['processes']} | {line['runs']} | {line['per_second']:,.0f} | "
-        f"{line['ratio']:.2f}x | {line['p50_ms']:.1f} | {line['p99_ms']:.1f} |"
+        f"{line['ratio']:.2f}x | {line['p50_ms']:.1f} | {line['p99_ms']:.1f} | "
+        f"{line['web_cpu_ms_per_ballot']:.1f} | {line['postgresql_cpu_ms_per_ballot']:.1f} |"
     )
 
 
@@ -258,7 +260,8 @@ def report(result: dict[str, Any]) -> str:
     return (
         f"{result['machine']}, PostgreSQL; {result['ballots_per_run']} ballots per run, "
         f"{result['concurrency']} in flight across the processes. The load generator, "
-        "every web process and PostgreSQL share the machine's cores.\n\n"
+        "every web process and PostgreSQL share the machine's cores; medians per number "
+        "of processes first, then each run in order.\n\n"
         f"{SUMMARY_HEADER}\n{summary}\n\n{HEADER}\n{runs}\n\n"
         f"ballots: {final['receipts_given']} receipts given, {final['counted']} counted, "
         f"{final['lost']} lost, {final['doubled']} doubled; every process served its share "

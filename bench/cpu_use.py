@@ -1,0 +1,82 @@
+"""Where the CPU went during a benchmark run, from Linux's ``/proc``: the web
+processes, the load generator (this process), PostgreSQL, and everything else on the
+machine (other jobs sharing it). Bench-only: the companion itself measures nothing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """CPU seconds so far."""
+
+    web: float
+    load_generator: float
+    postgresql: float
+    machine_busy: float
+    machine_total: float
+
+
+def snapshot(web_pids: Sequence[int]) -> Snapshot:
+    busy, total = _machine()
+    return Snapshot(
+        web=sum(_process(Path(f"/proc/{pid}/stat").read_text()) for pid in web_pids),
+        load_generator=time.process_time(),
+        postgresql=_postgres(),
+        machine_busy=busy,
+        machine_total=total,
+    )
+
+
+def cores_used(before: Snapshot, after: Snapshot, seconds: float) -> dict[str, float]:
+    """Cores each part kept busy on average over ``seconds`` of wall time, and the
+    machine's busy share; "other" is whatever else ran meanwhile."""
+    web = after.web - before.web
+    load_generator = after.load_generator - before.load_generator
+    postgresql = after.postgresql - before.postgresql
+    busy = after.machine_busy - before.machine_busy
+    total = after.machine_total - before.machine_total
+    other = max(busy - web - load_generator - postgresql, 0.0)
+    seconds = seconds or 1.0
+    return {
+        "web": round(web / seconds, 2),
+        "load_generator": round(load_generator / seconds, 2),
+        "postgresql": round(postgresql / seconds, 2),
+        "other": round(other / seconds, 2),
+        "machine_busy": round(busy / total, 3) if total else 0.0,
+    }
+
+
+def _process(stat: str) -> float:
+    """User and system CPU seconds from a ``/proc/<pid>/stat`` line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _postgres() -> float:
+    """Every process named ``postgres`` (the server and its backends). A backend that
+    exits in between takes its time with it: measure while the pools stay connected."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            line = stat.read_text()
+        except OSError:
+            continue  # the process has gone
+        if line[line.index("(") + 1 : line.rindex(")")] == "postgres":
+            total += _process(line)
+    return total
+
+
+def _machine() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
