@@ -54,15 +54,20 @@ def cores_used(before: Snapshot, after: Snapshot, seconds: float) -> dict[str, f
     }
 
 
-def _process(stat: str) -> float:
-    """User and system CPU seconds from a ``/proc/<pid>/stat`` line."""
+def _process(stat: str, *, reaped_children: bool = False) -> float:
+    """User and system CPU seconds from a ``/proc/<pid>/stat`` line; with
+    ``reaped_children``, those of its children that have exited too."""
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def _postgres() -> float:
-    """Every process named ``postgres`` (the server and its backends). A backend that
-    exits in between takes its time with it: measure while the pools stay connected."""
+    """Every process named ``postgres``: the server and its backends. A backend that
+    ends (a pool closes its overflow connections as soon as they are returned) hands its
+    time to the server, which reaps it: counted there, in its children's time."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -70,7 +75,7 @@ def _postgres() -> float:
         except OSError:
             continue  # the process has gone
         if line[line.index("(") + 1 : line.rindex(")")] == "postgres":
-            total += _process(line)
+            total += _process(line, reaped_children=True)
     return total
 
 

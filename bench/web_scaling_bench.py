@@ -60,8 +60,10 @@ from ballot_bench import (
     set_up_vote,
     stored_ballots,
 )
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
 from harmony_matrix.storage.database import make_engine
 
@@ -123,6 +125,16 @@ async def measure(
     return figures, receipts
 
 
+async def database_sessions(ctx: ServiceContext) -> int:
+    """Connections made to this database so far (PostgreSQL 14 and later; counted as
+    they end, and every web process has stopped when this is read)."""
+    async with ctx.engine.connect() as connection:
+        count = await connection.scalar(
+            text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        )
+    return int(count or 0)
+
+
 async def bench(
     database_url: str,
     ballots_per_run: int,
@@ -152,7 +164,11 @@ async def bench(
     receipts: list[str] = []
     for index, processes in enumerate(process_counts):
         links = vote.links[index * ballots_per_run : (index + 1) * ballots_per_run]
+        sessions = await database_sessions(ctx)
         figures, given = await measure(setting, processes, links, index)
+        # Each new connection costs PostgreSQL a process: pools that close their overflow
+        # connections show here, and in PostgreSQL's CPU per ballot.
+        figures["connections_opened"] = await database_sessions(ctx) - sessions
         receipts += given
         figures["stored_after"] = await stored_ballots(ctx, vote.round_id)
         figures["expected_sealed"] = len(receipts)
@@ -204,8 +220,8 @@ def scaling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 HEADER = (
     "| web processes | ballots/s | p50 (ms) | p99 (ms) | cores used: web / load generator / "
-    "PostgreSQL / other | machine busy | load average before | casts served by each | "
-    "sealed / expected |\n|---:|---:|---:|---:|---|---:|---:|---|---:|"
+    "PostgreSQL / other | machine busy | load average before | connections opened | "
+    "casts served by each | sealed / expected |\n|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"
 )
 SUMMARY_HEADER = (
     "| web processes | runs | ballots/s | vs 1 process | p50 (ms) | p99 (ms) | "
@@ -220,7 +236,7 @@ def row(run: dict[str, Any]) -> str:
         f"| {run['processes']} | {run['per_second']:,.0f} | {run['p50_ms']:.1f} | "
         f"{run['p99_ms']:.1f} | {cores['web']:.2f} / {cores['load_generator']:.2f} / "
         f"{cores['postgresql']:.2f} / {cores['other']:.2f} | {cores['machine_busy']:.0%} | "
-        f"{run['load_average_before']:.2f} | "
+        f"{run['load_average_before']:.2f} | {run['connections_opened']} | "
         f"{' + '.join(str(n) for n in run['casts_served'])} | "
         f"{run['stored_after']['sealed']} / {run['expected_sealed']} |"
     )
