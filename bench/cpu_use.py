@@ -4,6 +4,7 @@ machine (other jobs sharing it). Bench-only: the companion itself measures nothi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Sequence
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Cores that other jobs may keep busy before a run counts as disturbed, and before one
+#: starts: a machine shared with other work (the project's is) gives noisy figures.
+OTHER_JOBS_LIMIT = 0.2
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,15 @@ def _machine() -> tuple[float, float]:
     idle = values[3] + values[4]  # idle and iowait
     total = sum(values[:8])  # guest time is already counted in user
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+async def wait_for_quiet(most_seconds: int) -> None:
+    """Until the machine has been nearly idle for a second (the bench's own processes
+    are idle then), or ``most_seconds`` have passed: then the run goes ahead anyway,
+    and its figures say whether it was disturbed."""
+    for _attempt in range(most_seconds):
+        before = _machine()[0]
+        started = time.monotonic()
+        await asyncio.sleep(1)
+        if (_machine()[0] - before) / (time.monotonic() - started) < OTHER_JOBS_LIMIT:
+            return

@@ -76,6 +76,8 @@ class Setting:
     keys: Path
     folder: Path
     concurrency: int
+    #: Seconds to wait at most, before each run, for other jobs to leave the CPU alone.
+    wait_for_quiet: int
 
 
 async def measure(
@@ -83,6 +85,7 @@ async def measure(
 ) -> tuple[dict[str, Any], list[str]]:
     """One run: ``processes`` companions, ``links`` cast across them; its figures and
     the receipts handed out."""
+    await cpu_use.wait_for_quiet(setting.wait_for_quiet)
     webs = [
         web_processes.start(setting.database_url, SECRET_KEY.decode(), setting.keys, setting.folder)
         for _ in range(processes)
@@ -103,6 +106,7 @@ async def measure(
         after = cpu_use.snapshot(pids)
     finally:
         exits = [web_processes.stop(web) for web in webs]
+    cores = cpu_use.cores_used(before, after, run.seconds)
     receipts = []
     for body in answers:
         found = RECEIPT.search(body)
@@ -113,7 +117,9 @@ async def measure(
         "concurrency": setting.concurrency,
         **run_figures(run),
         "load_average_before": round(load_average, 2),
-        "cores_used": cpu_use.cores_used(before, after, run.seconds),
+        "cores_used": cores,
+        # Another job took a share of the cores: this run says less about Harmony.
+        "disturbed": cores["other"] > cpu_use.OTHER_JOBS_LIMIT,
         "cpu_ms_per_ballot": {
             "web": round((after.web - before.web) * 1000 / max(run.ok, 1), 2),
             "postgresql": round((after.postgresql - before.postgresql) * 1000 / max(run.ok, 1), 2),
@@ -141,13 +147,14 @@ async def bench(
     process_counts: list[int],
     concurrency: int,
     folder: Path,
+    wait_for_quiet: int,
 ) -> dict[str, Any]:
     """Every run on one vote; ``folder`` holds the ballot keys and the processes' logs."""
     engine = make_engine(database_url)
     await migrations.upgrade(engine)
     await engine.dispose()
     (folder / "keys").mkdir()
-    setting = Setting(database_url, folder / "keys", folder, concurrency)
+    setting = Setting(database_url, folder / "keys", folder, concurrency, wait_for_quiet)
     # The companions run on the real clock: the Moot is called ten days back, so that
     # its ballot opened a few minutes ago and is open while they run.
     now = datetime.now(UTC).replace(microsecond=0)
@@ -192,10 +199,13 @@ async def bench(
 
 def scaling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per N, the medians of its runs: ballots/s and their ratio to one process's (to
-    the smallest N measured, if one was not), latencies, CPU per ballot."""
+    the smallest N measured, if one was not), latencies, CPU per ballot. A disturbed
+    run is left out when the same N has an undisturbed one (every run is still listed)."""
     by_count: dict[int, list[dict[str, Any]]] = {}
     for run in runs:
         by_count.setdefault(run["processes"], []).append(run)
+    for count, chosen in by_count.items():
+        by_count[count] = [run for run in chosen if not run["disturbed"]] or chosen
 
     def median(values: Iterable[float]) -> float:
         return float(statistics.median(values))
@@ -204,7 +214,8 @@ def scaling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "processes": count,
-            "runs": len(chosen),
+            "runs": sum(run["processes"] == count for run in runs),
+            "runs_used": len(chosen),
             "per_second": round(median(run["per_second"] for run in chosen), 1),
             "ratio": round(median(run["per_second"] for run in chosen) / base, 2) if base else 0.0,
             "p50_ms": median(run["p50_ms"] for run in chosen),
@@ -224,7 +235,7 @@ HEADER = (
     "casts served by each | sealed / expected |\n|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"
 )
 SUMMARY_HEADER = (
-    "| web processes | runs | ballots/s | vs 1 process | p50 (ms) | p99 (ms) | "
+    "| web processes | runs (used) | ballots/s | vs 1 process | p50 (ms) | p99 (ms) | "
     "web CPU per ballot (ms) | PostgreSQL CPU per ballot (ms) |\n"
     "|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
@@ -232,10 +243,12 @@ SUMMARY_HEADER = (
 
 def row(run: dict[str, Any]) -> str:
     cores = run["cores_used"]
+    disturbed = " (disturbed)" if run["disturbed"] else ""
     return (
         f"| {run['processes']} | {run['per_second']:,.0f} | {run['p50_ms']:.1f} | "
         f"{run['p99_ms']:.1f} | {cores['web']:.2f} / {cores['load_generator']:.2f} / "
-        f"{cores['postgresql']:.2f} / {cores['other']:.2f} | {cores['machine_busy']:.0%} | "
+        f"{cores['postgresql']:.2f} / {cores['other']:.2f}{disturbed} | "
+        f"{cores['machine_busy']:.0%} | "
         f"{run['load_average_before']:.2f} | {run['connections_opened']} | "
         f"{' + '.join(str(n) for n in run['casts_served'])} | "
         f"{run['stored_after']['sealed']} / {run['expected_sealed']} |"
@@ -244,7 +257,8 @@ def row(run: dict[str, Any]) -> str:
 
 def summary_row(line: dict[str, Any]) -> str:
     return (
-        f"| {line['processes']} | {line['runs']} | {line['per_second']:,.0f} | "
+        f"| {line['processes']} | {line['runs']} ({line['runs_used']}) | "
+        f"{line['per_second']:,.0f} | "
         f"{line['ratio']:.2f}x | {line['p50_ms']:.1f} | {line['p99_ms']:.1f} | "
         f"{line['web_cpu_ms_per_ballot']:.1f} | {line['postgresql_cpu_ms_per_ballot']:.1f} |"
     )
@@ -297,7 +311,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="harmony-web-scaling-") as folder:
             return await bench(
-                database_url, args.ballots, args.processes, args.concurrency, Path(folder)
+                database_url,
+                args.ballots,
+                args.processes,
+                args.concurrency,
+                Path(folder),
+                args.wait_for_quiet,
             )
     finally:
         await drop_database(database_url)
@@ -319,6 +338,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="web processes of each run, in order (repeat a number to run it again)",
     )
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight")
+    parser.add_argument(
+        "--wait-for-quiet",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="before each run, wait at most this long for other jobs to leave the CPU idle",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return parser.parse_args(argv)
 

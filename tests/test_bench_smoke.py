@@ -84,6 +84,8 @@ def test_the_web_scaling_bench_spreads_the_casts_and_counts_each_once(tmp_path):
             "2",
             "--concurrency",
             "2",
+            "--wait-for-quiet",
+            "0",
             "--out",
             str(tmp_path),
         ],
@@ -105,6 +107,7 @@ def test_the_web_scaling_bench_spreads_the_casts_and_counts_each_once(tmp_path):
         assert run["expected_sealed"] == expected
     assert [line["processes"] for line in figures["scaling"]] == [1, 2]
     assert figures["scaling"][0]["ratio"] == 1.0
+    assert [line["runs"] for line in figures["scaling"]] == [1, 1]
     final = figures["final"]
     assert final["receipts_given"] == final["distinct_receipts_given"] == 8
     assert final["counted"] == final["counted_in_result"] == 8
