@@ -14,8 +14,11 @@ requests in flight across all N, and the processes are stopped (SIGTERM).
 Figures per run: ballots per second (200s over the wall time), p50/p99 of a POST, and
 where the CPU went (``cpu_use.py``: cores used on average by the web processes, the load
 generator, PostgreSQL and anything else on the machine; CPU milliseconds per ballot of
-the web processes and of PostgreSQL). Per N, the medians of its runs and the throughput
-over one process's: the figure, how far N processes go on this machine. After
+the web processes and of PostgreSQL; connections opened). Per N, the medians of its runs
+and the throughput over one process's: the figure, how far N processes go on this
+machine. Before each run the bench waits for other jobs to leave the CPU idle (at most
+``--wait-for-quiet`` seconds); a run they disturbed anyway (``cpu_use.OTHER_JOBS_LIMIT``)
+is marked, and left out of the medians when its N has an undisturbed run. After
 each run the round's sealed ballots and spent tokens must equal the receipts handed out
 so far, and each process's own access log must show the casts it was given; at the end
 the round is closed and every receipt must be counted exactly once, and nothing else.
@@ -23,7 +26,8 @@ Nothing is asserted about time. Results: bench/results/web_scaling_bench.json an
 
     .venv/bin/python bench/web_scaling_bench.py                              # 1000 ballots per run
     .venv/bin/python bench/web_scaling_bench.py --processes 1 2 3 3 2 1      # each N twice
-    .venv/bin/python bench/web_scaling_bench.py --ballots 4 --processes 1 2 --concurrency 2
+    .venv/bin/python bench/web_scaling_bench.py --ballots 4 --processes 1 2 --concurrency 2 \
+        --wait-for-quiet 0                                                    # the smoke test
 """
 
 from __future__ import annotations
