@@ -400,7 +400,8 @@ async def harmony_jobs(base: str, links: list[str], seed: int) -> list[tuple[str
 # --- Counting ------------------------------------------------------------------------
 
 
-async def stored(ctx: ServiceContext, round_id: int) -> dict[str, int]:
+async def stored_ballots(ctx: ServiceContext, round_id: int) -> dict[str, int]:
+    """The round's sealed ballots, spent tokens and counted ballots."""
     async with ctx.engine.connect() as connection:
 
         async def count(table: Any, *where: Any) -> int:
@@ -412,8 +413,17 @@ async def stored(ctx: ServiceContext, round_id: int) -> dict[str, int]:
             "sealed": await count(SealedBallot, SealedBallot.round_id == round_id),
             "spent": await count(SpentToken, SpentToken.round_id == round_id),
             "counted": await count(CountedBallot, CountedBallot.round_id == round_id),
-            "bare": int(await connection.scalar(text(f"SELECT count(*) FROM {BARE_TABLE}")) or 0),
         }
+
+
+async def stored(ctx: ServiceContext, round_id: int) -> dict[str, int]:
+    """:func:`stored_ballots` and the bare handler's rows."""
+    counts = await stored_ballots(ctx, round_id)
+    async with ctx.engine.connect() as connection:
+        counts["bare"] = int(
+            await connection.scalar(text(f"SELECT count(*) FROM {BARE_TABLE}")) or 0
+        )
+    return counts
 
 
 async def close_and_check(
@@ -497,8 +507,8 @@ async def bench(database_url: str, ballots_per_level: int, levels: list[int]) ->
             counts = await stored(ctx, vote.round_id)
             level = Level(
                 concurrency,
-                _figures(bare_run),
-                _figures(harmony_run),
+                run_figures(bare_run),
+                run_figures(harmony_run),
                 harmony_run.per_second / bare_run.per_second if bare_run.per_second else 0.0,
                 counts,
                 expected_sealed=len(receipts),
@@ -523,7 +533,7 @@ async def bench(database_url: str, ballots_per_level: int, levels: list[int]) ->
     }
 
 
-def _figures(run: Run) -> dict[str, float]:
+def run_figures(run: Run) -> dict[str, float]:
     return {
         "requests": run.requests,
         "ok": run.ok,

@@ -62,3 +62,55 @@ def test_the_ballot_bench_counts_every_ballot_once(tmp_path):
     assert "MET" in result.stdout and "| concurrency |" in result.stdout
     markdown = (tmp_path / "ballot_bench.md").read_text()
     assert "| 2 |" in markdown
+
+
+@pytest.mark.slow  # three `harmony run --only web` processes in turn and a vote: about 15 s
+@pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="several web processes on one database: PostgreSQL (HARMONY_TEST_DATABASE_URL)",
+)
+def test_the_web_scaling_bench_spreads_the_casts_and_counts_each_once(tmp_path):
+    server = make_url(normalise_url(POSTGRES_URL or "")).set(database="postgres")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "web_scaling_bench.py"),
+            "--postgres",
+            server.render_as_string(hide_password=False),
+            "--ballots",
+            "4",
+            "--processes",
+            "1",
+            "2",
+            "--concurrency",
+            "2",
+            "--wait-for-quiet",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads((tmp_path / "web_scaling_bench.json").read_text())
+    runs = figures["runs"]
+    assert [run["processes"] for run in runs] == [1, 2]
+    # Each process's own access log shows the casts sent to it: two processes, two each.
+    assert [run["casts_served"] for run in runs] == [[4], [2, 2]]
+    assert [run["exit_statuses"] for run in runs] == [[0], [0, 0]]
+    for expected, run in zip((4, 8), runs, strict=True):
+        assert run["ok"] == run["requests"] == 4
+        assert run["stored_after"]["sealed"] == run["stored_after"]["spent"] == expected
+        assert run["expected_sealed"] == expected
+    assert [line["processes"] for line in figures["scaling"]] == [1, 2]
+    assert figures["scaling"][0]["ratio"] == 1.0
+    assert [line["runs"] for line in figures["scaling"]] == [1, 1]
+    final = figures["final"]
+    assert final["receipts_given"] == final["distinct_receipts_given"] == 8
+    assert final["counted"] == final["counted_in_result"] == 8
+    assert (final["lost"], final["doubled"], final["closed"]) == (0, 0, 1)
+    assert "MET" in result.stdout and "NOT met" not in result.stdout
+    assert "| web processes |" in (tmp_path / "web_scaling_bench.md").read_text()
