@@ -4,7 +4,8 @@ Synapse (for the real-homeserver tests under tests/matrix/) is installed first, 
 machine. Those tests run in the SQLite pass only, unless marked database_matters (or the
 caller gives their own -m). Likewise the browser tests' tools: the Node packages of
 package-lock.json (`npm ci`, again whenever the lock file changes) and Debian's Chromium
-(apt-get, when run as root on a machine without it).
+(apt-get, when run as root on a machine without it). Then each translation catalog's
+counts (scripts/check_catalogs.py), printed once.
 
 PostgreSQL: HARMONY_TEST_DATABASE_URL if set; otherwise, if a server answers on
 127.0.0.1:5432 (as on the project's machines), a fresh database is created for the run
@@ -142,6 +143,16 @@ def ensure_chromium() -> int:
     return 0
 
 
+def show_catalogs() -> None:
+    """Print each catalog's counts (scripts/check_catalogs.py) once, before the suite.
+
+    A report, not a gate: tests/test_i18n.py fails on the same problems, and a missing
+    translation should not stop the rest of the suite from running. Printed here rather
+    than by the test (pytest hides a passing test's output, and the SQLite and
+    PostgreSQL passes would print it twice)."""
+    run(sys.executable, str(ROOT / "scripts" / "check_catalogs.py"))
+
+
 def selects_markers(pytest_args: list[str]) -> bool:
     # "-m EXPR" and "-mEXPR"; long options start with "--".
     return any(arg.startswith("-m") for arg in pytest_args)
@@ -159,6 +170,7 @@ def main() -> int:
     failed = install_synapse() or ensure_node_tools() or ensure_chromium()
     if failed:
         return failed
+    show_catalogs()
 
     sqlite_env = {k: v for k, v in os.environ.items() if k != "HARMONY_TEST_DATABASE_URL"}
     url = os.environ.get("HARMONY_TEST_DATABASE_URL")

@@ -1,12 +1,11 @@
 """Catalogs are complete and correct, messages render per reader, negotiation works."""
 
-import re
-import subprocess
-import sys
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from harmony_matrix.i18n import (
@@ -21,72 +20,38 @@ from harmony_matrix.i18n import (
     normalise_language,
     text_direction,
 )
+from scripts.check_catalogs import (
+    check_catalog,
+    expected_plural_forms,
+    fresh_template,
+    read_catalog,
+    same_placeholders,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 
 
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def _same_placeholders(msgid, strings) -> bool:
-    """Babel's checker lets a translation drop a named placeholder; we do not, except
-    ``count`` in a plural form (French writes "une signature", not "1 signature")."""
-    ids = msgid if isinstance(msgid, tuple) else (msgid,)
-    wanted = set().union(*(set(PLACEHOLDER.findall(i)) for i in ids))
-    if isinstance(msgid, tuple):
-        found = set().union(*(set(PLACEHOLDER.findall(s)) for s in strings))
-        return wanted - {"count"} <= found <= wanted
-    return set(PLACEHOLDER.findall(strings[0])) == wanted
-
-
-def _fresh_template(tmp_path: Path):
-    """Extract the messages from the code as it is now, as `make messages` does."""
-    out = tmp_path / "messages.pot"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "babel.messages.frontend",
-            "-q",
-            "extract",
-            "-F",
-            "babel.cfg",
-            "-k",
-            "_n:1,2",
-            "-o",
-            str(out),
-            ".",
-        ],
-        cwd=ROOT,
-        check=True,
-    )
-    with out.open("rb") as handle:
-        return read_po(handle)
+@pytest.fixture(scope="module")
+def template():
+    """The messages of the code as it is now, extracted as `./dev messages` does."""
+    return fresh_template()
 
 
 @pytest.mark.parametrize("language", [lang for lang in available_languages() if lang != "en"])
-def test_catalog_is_complete_and_correct(language, tmp_path):
-    with (LOCALES / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        po = read_po(handle, locale=language)
-    problems = []
-    for message in po:
-        if not message.id:
-            continue
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        if message.fuzzy:
-            problems.append(("fuzzy", message.id))
-        if isinstance(message.id, tuple) and len(strings) != po.num_plurals:
-            problems.append(("plural forms", message.id))
-        if not all(strings):
-            problems.append(("untranslated", message.id))
-        problems.extend(("check", message.id, str(e)) for e in message.check(po))
-        if not _same_placeholders(message.id, strings):
-            problems.append(("placeholders", message.id))
-    template = _fresh_template(tmp_path)
-    missing = [m.id for m in template if m.id and m.id not in po]
+def test_catalog_is_complete_and_correct(language, template):
+    po = read_catalog(LOCALES / language / "LC_MESSAGES" / "messages.po", language)
+    # The count comes from what the language needs, never from the catalog's header.
+    assert expected_plural_forms(language) is not None, (
+        f"{language} is a new language: add its plural forms to PLURAL_ORDER in "
+        "scripts/check_catalogs.py"
+    )
+    report = check_catalog(po, language, template)
+    missing = [p for p in report.problems if p[0] == "missing"]
+    problems = [p for p in report.problems if p[0] != "missing"]
     assert not problems, problems
     assert not missing, f"run `./dev messages` and translate: {missing}"
+    assert report.messages == report.translated > 0
 
 
 def test_the_completeness_checks_can_fail(tmp_path):
@@ -97,12 +62,108 @@ def test_the_completeness_checks_can_fail(tmp_path):
     )
     path = tmp_path / "bad.po"
     path.write_text(po_text)
-    with path.open("rb") as handle:
-        po = read_po(handle, locale="fr")
+    po = read_catalog(path, "fr")
     assert any(list(m.check(po)) for m in po if m.id)
-    assert not _same_placeholders("Quorum is %(needed)s", ("Le quorum est atteint",))
-    assert _same_placeholders("Quorum is %(needed)s", ("Le quorum est %(needed)s",))
-    assert _same_placeholders(("%(count)s sig", "%(count)s sigs"), ("une sig", "%(count)s sigs"))
+    assert not same_placeholders("Quorum is %(needed)s", ("Le quorum est atteint",))
+    assert same_placeholders("Quorum is %(needed)s", ("Le quorum est %(needed)s",))
+    assert same_placeholders(("%(count)s sig", "%(count)s sigs"), ("une sig", "%(count)s sigs"))
+
+
+def _catalog(language, plural_forms, entries):
+    header = (
+        f'msgid ""\nmsgstr ""\n"Language: {language}\\n"\n'
+        f'"Plural-Forms: {plural_forms}\\n"\n'
+        '"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+    )
+    return read_po(io.BytesIO((header + entries).encode()), locale=language)
+
+
+PLURAL_ENTRY = '#, python-format\nmsgid "%(count)s day"\nmsgid_plural "%(count)s days"\n{strings}\n'
+
+
+def _plural_entry(count):
+    return PLURAL_ENTRY.format(
+        strings="\n".join(f'msgstr[{i}] "%(count)s d{i}"' for i in range(count))
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "plural_forms", "forms", "wrong"),
+    [
+        # What `pybabel init -l cy` writes: five forms, no zero.
+        (
+            "cy",
+            "nplurals=5; plural=(n==1 ? 1 : n==2 ? 2 : n==3 ? 3 : n==6 ? 4 : 0);",
+            5,
+            {"plural count", "plural forms", "plural order"},
+        ),
+        # Six forms, but 0 ("zero") shares the "other" form.
+        (
+            "cy",
+            "nplurals=6; plural=(n==1 ? 1 : n==2 ? 2 : n==3 ? 3 : n==6 ? 4 : 5);",
+            6,
+            {"plural order"},
+        ),
+        # Babel's own Arabic header: 100-102 at msgstr[4], 11-99 at msgstr[5].
+        (
+            "ar",
+            "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
+            ": n%100>=0 && n%100<=2 ? 4 : 5);",
+            6,
+            {"plural order"},
+        ),
+        # A header that agrees with its entries, both one form short.
+        ("pl", "nplurals=2; plural=(n != 1);", 2, {"plural count", "plural forms", "plural order"}),
+        ("fr", "nplurals=1; plural=0;", 1, {"plural count", "plural forms", "plural order"}),
+        # A language the check has not been told about.
+        ("de", "nplurals=2; plural=(n != 1);", 2, {"unknown language"}),
+    ],
+)
+def test_the_plural_checks_can_fail(language, plural_forms, forms, wrong):
+    po = _catalog(language, plural_forms, _plural_entry(forms))
+    report = check_catalog(po, language, Catalog())
+    assert {problem[0] for problem in report.problems} == wrong
+
+
+@pytest.mark.parametrize(
+    ("language", "plural_forms", "forms"),
+    [
+        ("cy", "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n==3 ? 3 : n==6 ? 4 : 5);", 6),
+        (
+            "ar",
+            "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 "
+            ": n%100>=11 ? 4 : 5);",
+            6,
+        ),
+        (
+            "pl",
+            "nplurals=3; plural=(n==1 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) "
+            "? 1 : 2);",
+            3,
+        ),
+        ("fr", "nplurals=2; plural=(n > 1);", 2),
+    ],
+)
+def test_the_right_plural_headers_pass(language, plural_forms, forms):
+    po = _catalog(language, plural_forms, _plural_entry(forms))
+    report = check_catalog(po, language, Catalog())
+    assert report.problems == []
+    assert (report.messages, report.translated, report.plural_entries) == (1, 1, 1)
+
+
+def test_the_counts_see_fuzzy_untranslated_and_missing_entries():
+    entries = (
+        '#, fuzzy\nmsgid "Vote"\nmsgstr "Votez"\n\n'
+        'msgid "Ballot"\nmsgstr ""\n\n'
+        'msgid "Receipt"\nmsgstr "Reçu"\n'
+    )
+    po = _catalog("fr", "nplurals=2; plural=(n > 1);", entries)
+    template = Catalog()
+    for msgid in ("Vote", "Ballot", "Receipt", "Quorum"):
+        template.add(msgid)
+    report = check_catalog(po, "fr", template)
+    assert (report.messages, report.translated, report.fuzzy, report.missing) == (3, 1, 1, 1)
+    assert {p[0] for p in report.problems} == {"fuzzy", "untranslated", "missing"}
 
 
 def test_messages_render_in_each_readers_language():
@@ -111,8 +172,9 @@ def test_messages_render_in_each_readers_language():
     french = message.render("fr")
     assert english.startswith("Quorum has not")
     assert french != english and "quorum" in french.lower()
-    # A language without a catalog falls back to English.
-    assert message.render("cy") == english
+    # A language without a catalog falls back to English ("xx" is no language, so it
+    # will never have one).
+    assert message.render("xx") == english
 
 
 def test_plurals_and_parameters():
