@@ -9,6 +9,7 @@ outbox, a web page or the command line.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -139,6 +140,62 @@ def babel_locale(language: str) -> str:
 def verbatim(text: str) -> Message:
     """Text that is not translated (a member's own words, a question, an ID)."""
     return _Verbatim("%(text)s", {"text": text})
+
+
+#: Unicode's first-strong isolate and its end (U+2068 ... U+2069): the plain-text <bdi>.
+FIRST_STRONG_ISOLATE = "\u2068"
+POP_DIRECTIONAL_ISOLATE = "\u2069"
+#: Left-to-right, right-to-left and first-strong isolates: each is closed by U+2069.
+ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
+#: What ends a paragraph for the bidirectional algorithm (class B), which also ends every
+#: isolate and embedding: each paragraph of a text is isolated on its own.
+PARAGRAPH_END = re.compile("(\r\n|[\n\r\x1c-\x1e\x85\u2029])")
+
+
+def isolated(text: str) -> str:
+    """``text`` in isolates of its own (one per paragraph), whatever bidirectional
+    controls it holds.
+
+    A member's words put into one of our sentences (a question, an option, a name) would
+    otherwise run on into the words around them: Arabic in an English sentence, English
+    in an Arabic one, or a right-to-left override (U+202E) typed on purpose, turns the
+    sentence around in a chat client. The member's characters are all kept.
+    """
+    return "".join(
+        piece if PARAGRAPH_END.fullmatch(piece) else _isolated_paragraph(piece)
+        for piece in PARAGRAPH_END.split(text)
+        if piece
+    )
+
+
+def _isolated_paragraph(text: str) -> str:
+    """One paragraph of text in an isolate of its own.
+
+    A pop (U+2069) with no opener before it in the text would close the wrapping
+    isolate: one more opener is put in front for each. Openers still open at the end
+    are closed after the text, and so are the embeddings and overrides (U+202A-U+202E)
+    opened inside them, which closing an isolate ends too.
+    """
+    depth = 0
+    unopened = 0
+    for character in text:
+        if character in ISOLATE_OPENERS:
+            depth += 1
+        elif character == POP_DIRECTIONAL_ISOLATE:
+            if depth:
+                depth -= 1
+            else:
+                unopened += 1
+    # The text's own pops close the extra openers; what is left open is closed after it.
+    openers = FIRST_STRONG_ISOLATE * (1 + unopened)
+    closers = POP_DIRECTIONAL_ISOLATE * (1 + depth)
+    return f"{openers}{text}{closers}"
+
+
+def member_words(text: str) -> Message:
+    """What a member wrote (a question, an option, a name, a place), to put into a
+    message: shown as typed, never translated, in a bidirectional isolate of its own."""
+    return verbatim(isolated(text))
 
 
 def calendar_day(day: date) -> Message:

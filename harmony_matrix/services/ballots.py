@@ -47,7 +47,7 @@ from harmony_matrix.errors import (
     NotFound,
     RuleViolation,
 )
-from harmony_matrix.i18n import Message, _, _n
+from harmony_matrix.i18n import Message, _, _n, member_words
 from harmony_matrix.services.ballot_cleanup import clean_up_after_close
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.debate import apply_vote_outcome, options_of
@@ -441,9 +441,13 @@ def _scores_in_order(options: tuple[BallotOption, ...], scores: Mapping[int, int
     for option in options:
         score = scores.get(option.number)
         if score is None:
-            raise InvalidInput(_("Select a score for %(option)s.", option=option.label))
+            raise InvalidInput(
+                _("Select a score for %(option)s.", option=member_words(option.label))
+            )
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 5:
-            raise InvalidInput(_("Select a score from 0 to 5 for %(option)s.", option=option.label))
+            raise InvalidInput(
+                _("Select a score from 0 to 5 for %(option)s.", option=member_words(option.label))
+            )
         row.append(score)
     return row
 

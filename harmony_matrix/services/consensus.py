@@ -12,7 +12,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.scheduling import MeetingKind
-from harmony_matrix.i18n import DEFAULT_LANGUAGE, Message, _, _n, verbatim
+from harmony_matrix.i18n import DEFAULT_LANGUAGE, Message, _, _n, member_words
 from harmony_matrix.services.announcements import meeting_destination
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import assembly_by_slug
@@ -145,7 +145,7 @@ async def _announce(
         "check the record later with: harmony consensus --verify --expect-head %(hash)s).",
         count,
         number=record.id,
-        outcome=verbatim(record.outcome),
+        outcome=member_words(record.outcome),
         hash=record.hash,
     )
     await enqueue(

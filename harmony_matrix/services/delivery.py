@@ -35,7 +35,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.scheduling import MeetingKind
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import _, member_words
 from harmony_matrix.services.announcements import meeting_of_destination
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.membership import GENERAL_SECRETARY, member_ids, office_holders
@@ -349,7 +349,7 @@ async def _give_up(
                 "I could not deliver a direct message to %(name)s (%(matrix_id)s), so I have "
                 "stopped trying. Please reach them another way and ask them to open a direct "
                 "message with me. The error was: %(error)s",
-                name=person.display_name,
+                name=member_words(person.display_name),
                 matrix_id=person.matrix_id,
                 error=error,
             ),
@@ -424,7 +424,7 @@ async def invites_blocked(ctx: ServiceContext, matrix_id: str, bot_id: str) -> i
                     "%(name)s, I have messages for you, but your account does not accept my "
                     "invitations. Please start a direct message with me (%(bot)s) so that "
                     "they can reach you.",
-                    name=person.display_name,
+                    name=member_words(person.display_name),
                     bot=bot_id,
                 ),
                 dedupe_key=f"open-dm:{assembly.id}:{person.id}",

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.constitution.scheduling import kind_name
 from harmony_matrix.errors import HarmonyError
-from harmony_matrix.i18n import Message, _, join
+from harmony_matrix.i18n import Message, _, join, member_words
 from harmony_matrix.services.announcements import announce
 from harmony_matrix.services.ballots import close_ballot
 from harmony_matrix.services.context import ServiceContext
@@ -308,7 +308,7 @@ def meeting_reminder(meeting: Meeting, window: Window, timezone: str) -> Message
         opening = _(
             "Reminder: %(kind)s %(ref)s starts in less than 24 hours, at %(when)s.", **params
         )
-    lines = [opening, _("Question: %(question)s", question=meeting.question)]
+    lines = [opening, _("Question: %(question)s", question=member_words(meeting.question))]
     return join([*lines, *whereabouts(meeting)])
 
 
@@ -335,7 +335,7 @@ def ballot_reminder(
     return join(
         [
             opening,
-            _("Question: %(question)s", question=meeting.question),
+            _("Question: %(question)s", question=member_words(meeting.question)),
             _(
                 "If you have voted already, thank you: ignore this message. If not, use "
                 "the link in your ballot message from Harmony."

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.scheduling import kind_name
-from harmony_matrix.i18n import Message, _, _n, join, verbatim
+from harmony_matrix.i18n import Message, _, _n, isolated, join, member_words, verbatim
 from harmony_matrix.services.announcements import announce
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import meeting_ref
@@ -33,7 +33,7 @@ async def announce_opened(session: AsyncSession, ctx: ServiceContext, meeting: M
                 kind=kind_name(meeting.kind),
                 ref=meeting_ref(meeting.id),
             ),
-            _("Question: %(question)s", question=meeting.question),
+            _("Question: %(question)s", question=member_words(meeting.question)),
             _(
                 "Roll call: send !here in this room to say you are taking part. Only "
                 "people who answer the roll call can vote."
@@ -97,7 +97,7 @@ async def announce_vote(
                 ref=meeting_ref(meeting.id),
             ),
             _("The options are:"),
-            *(verbatim(f"{number}. {text}") for number, text in options),
+            *(verbatim(f"{number}. {isolated(text)}") for number, text in options),
             _("The secretary will open the secret ballot soon."),
         ]
     )
@@ -158,10 +158,13 @@ async def announce_result(
         heading = _("The paper ballots for %(ref)s have been counted.", ref=ref)
     else:
         heading = _("The secret ballot for %(ref)s is closed and counted.", ref=ref)
-    lines: list[Message] = [heading, _("Question: %(question)s", question=meeting.question)]
+    lines: list[Message] = [
+        heading,
+        _("Question: %(question)s", question=member_words(meeting.question)),
+    ]
     winner = result.get("winner")
     if winner is not None:
-        lines.append(_("The winning option is %(option)s.", option=winner))
+        lines.append(_("The winning option is %(option)s.", option=member_words(str(winner))))
         if party_consensus:
             lines.append(_party_consensus(meeting))
     else:
@@ -187,14 +190,26 @@ async def announce_result(
 
 def _steps(steps: Sequence[Mapping[str, Any]]) -> list[Message]:
     """Each step of the STAR count in words, rendered in the room's language; a step
-    this version cannot explain is shown in the words stored with it."""
+    this version cannot explain is shown in the words stored with it.
+
+    The options' names (every text among a step's parameters) are put in isolates of
+    their own, as members wrote them (see ``i18n.isolated``)."""
     messages: list[Message] = []
     for step in steps:
         try:
-            messages.append(Step(str(step["kind"]), step.get("params", {})).message())
+            params = {k: _isolated_names(v) for k, v in step.get("params", {}).items()}
+            messages.append(Step(str(step["kind"]), params).message())
         except KeyError:
             messages.append(verbatim(str(step.get("text", ""))))
     return messages
+
+
+def _isolated_names(value: object) -> object:
+    if isinstance(value, str):
+        return isolated(value)
+    if isinstance(value, list | tuple):
+        return [_isolated_names(item) for item in value]
+    return value
 
 
 async def _turnout(session: AsyncSession, round_: BallotRound, ballots: int) -> Message:

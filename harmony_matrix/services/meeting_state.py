@@ -7,7 +7,8 @@ voted (never who). Each change queues a new version under the same ``pin_key``; 
 sender pins the first and edits it with the later ones (services/delivery.py).
 
 It is plain text that reads well aloud (screen readers): whole sentences, short lines,
-no tables, and what members wrote shown as written (``verbatim``), never as markup.
+no tables, and what members wrote shown as written, never as markup, in a bidirectional
+isolate of its own (``member_words``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.process import Phase, phase_state
 from harmony_matrix.constitution.scheduling import kind_name
-from harmony_matrix.i18n import Message, _, _n, format_datetime, join, localised, verbatim
+from harmony_matrix.i18n import (
+    Message,
+    _,
+    _n,
+    format_datetime,
+    isolated,
+    join,
+    localised,
+    member_words,
+    verbatim,
+)
 from harmony_matrix.services.announcements import announce
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
@@ -71,15 +82,15 @@ async def queue_state(session: AsyncSession, ctx: ServiceContext, meeting: Meeti
     ).first()
     if meeting.phase is Phase.CANCELLED and latest is None:
         return False
-    body = (await meeting_state(session, ctx, meeting)).render(ctx.party.default_language)
-    if latest is not None and body == latest.body:
+    state = await meeting_state(session, ctx, meeting)
+    if latest is not None and state.render(ctx.party.default_language) == latest.body:
         return False
     # Numbered, not keyed by content: a state that returns to an earlier wording (someone
     # withdraws the only option, then adds it again) is still a new version to show.
     # The meeting's row is locked by every use case that gets here, so two versions
     # are never given the same number.
     version = int(latest.dedupe_key.rsplit(":", 1)[1]) + 1 if latest is not None else 1
-    return await announce(session, ctx, meeting, verbatim(body), f"{key}:{version}", pin_key=key)
+    return await announce(session, ctx, meeting, state, f"{key}:{version}", pin_key=key)
 
 
 async def refresh_state(ctx: ServiceContext, ref: str) -> bool:
@@ -103,7 +114,7 @@ async def meeting_state(session: AsyncSession, ctx: ServiceContext, meeting: Mee
             kind=kind_name(meeting.kind),
             ref=ref,
         ),
-        _("Question: %(question)s", question=meeting.question),
+        _("Question: %(question)s", question=member_words(meeting.question)),
         phase_state(meeting.phase),
         *await _what_happens_now(session, meeting),
     ]
@@ -112,7 +123,7 @@ async def meeting_state(session: AsyncSession, ctx: ServiceContext, meeting: Mee
     if meeting.starts_at is not None:
         lines.append(_("When: %(when)s", when=_when(meeting.starts_at, ctx.party.timezone)))
     if meeting.place:
-        lines.append(_("Where: %(place)s", place=meeting.place))
+        lines.append(_("Where: %(place)s", place=member_words(meeting.place)))
     if meeting.online_url:
         lines.append(_("Online: %(url)s", url=meeting.online_url))
     lines.extend(_quorum_lines(await quorum_status(session, ctx, meeting)))
@@ -162,7 +173,7 @@ async def _what_happens_now(session: AsyncSession, meeting: Meeting) -> list[Mes
             .limit(1)
         )
         if outcome is not None:
-            return [_("The decision: %(outcome)s", outcome=outcome)]
+            return [_("The decision: %(outcome)s", outcome=member_words(outcome))]
     return []
 
 
@@ -197,7 +208,7 @@ def _quorum_lines(status: QuorumStatus) -> list[Message]:
 def _numbered(items: list[tuple[int, str]], heading: Message, empty: Message) -> list[Message]:
     if not items:
         return [empty]
-    return [heading, *(verbatim(f"{number}. {_shorten(text)}") for number, text in items)]
+    return [heading, *(verbatim(f"{number}. {isolated(_shorten(text))}") for number, text in items)]
 
 
 def _shorten(text: str) -> str:

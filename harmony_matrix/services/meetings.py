@@ -15,7 +15,7 @@ from harmony_matrix.constitution.interpretations import MOOT_CALLED_BY_MEMBERS
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.constitution.scheduling import MeetingKind, kind_name
 from harmony_matrix.errors import InvalidInput, NotAllowed, RuleViolation
-from harmony_matrix.i18n import _, list_of, verbatim
+from harmony_matrix.i18n import _, list_of, member_words
 from harmony_matrix.services import meeting_state
 from harmony_matrix.services.announcements import announce
 from harmony_matrix.services.context import ServiceContext
@@ -323,11 +323,11 @@ async def _tell_secretaries_to_prepare(
                 "%(person)s called %(kind)s %(ref)s of %(assembly)s: %(question)s\n"
                 "As its secretary, please prepare it: collect the facts, prepare the "
                 "materials, set a date and inform everyone eligible.",
-                person=caller.display_name,
+                person=member_words(caller.display_name),
                 kind=kind_name(meeting.kind),
                 ref=meeting_ref(meeting.id),
                 assembly=assembly.name,
-                question=meeting.question,
+                question=member_words(meeting.question),
             ),
             dedupe_key=f"moot-called:{meeting.id}:{secretary.id}",
         )
@@ -446,10 +446,10 @@ async def _ask_to_agree(
                 "%(person)s called Thing of Assemblies %(ref)s with %(assembly)s: "
                 "%(question)s\nIt is not planned until a secretary of each assembly "
                 "involved agrees. If %(assembly)s agrees, reply !thing agree %(ref)s.",
-                person=caller.display_name if caller else _("The operator"),
+                person=member_words(caller.display_name) if caller else _("The operator"),
                 ref=meeting_ref(meeting.id),
                 assembly=assembly.name,
-                question=meeting.question,
+                question=member_words(meeting.question),
             ),
             dedupe_key=f"thing-agree:{meeting.id}:{assembly.id}:{secretary.id}",
         )
@@ -556,7 +556,7 @@ async def _flag_if_led(session: AsyncSession, ctx: ServiceContext, meeting: Meet
                 "A Party Thing is for what is not within the remit of an existing "
                 "Assembly: check whether %(assembly)s should decide it in a Moot.",
                 ref=meeting_ref(meeting.id),
-                topic=meeting.topic,
+                topic=member_words(meeting.topic or ""),
                 assembly=lead.name,
             ),
             dedupe_key=f"remit-flag:{meeting.id}:{secretary.id}",
@@ -589,7 +589,7 @@ async def cancel_meeting(
             _(
                 "%(ref)s is cancelled. The reason given: %(reason)s",
                 ref=meeting_ref(meeting.id),
-                reason=verbatim(reason),
+                reason=member_words(reason),
             ),
             f"cancelled:{meeting.id}",
         )

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import _, _n
+from harmony_matrix.i18n import _, _n, member_words
 from harmony_matrix.services.ballots import (
     BallotOption,
     RoundView,
@@ -436,11 +436,15 @@ def _columns(names: list[str], options: tuple[BallotOption, ...]) -> list[int]:
     for column, name in enumerate(names):
         number = by_name.get(" ".join(name.split()).casefold())
         if number is None:
-            raise InvalidInput(_("Row 1: there is no option “%(name)s” in this vote.", name=name))
+            raise InvalidInput(
+                _("Row 1: there is no option “%(name)s” in this vote.", name=member_words(name))
+            )
         if number in columns:
             raise InvalidInput(_("Row 1: option %(number)s is named twice.", number=number))
         columns[number] = column
     for option in options:
         if option.number not in columns:
-            raise InvalidInput(_("Row 1 has no column for option %(option)s.", option=option.label))
+            raise InvalidInput(
+                _("Row 1 has no column for option %(option)s.", option=member_words(option.label))
+            )
     return [columns[option.number] for option in options]

@@ -14,6 +14,7 @@ from harmony_matrix.i18n import (
     _,
     available_languages,
     list_of,
+    member_words,
     normalise_language,
     verbatim,
 )
@@ -246,7 +247,7 @@ async def find_person(ctx: ServiceContext, text: str) -> PersonRef:
             _(
                 "Several people are called “%(name)s”: %(matrix_ids)s. Give the Matrix ID "
                 "of the one you mean.",
-                name=typed,
+                name=member_words(typed),
                 matrix_ids=list_of(person.matrix_id for person in found),
             )
         )
@@ -254,6 +255,6 @@ async def find_person(ctx: ServiceContext, text: str) -> PersonRef:
         _(
             "Nobody on the party's register is called “%(name)s”. Give their Matrix ID "
             "(@name:server), or ask a secretary to add them.",
-            name=typed,
+            name=member_words(typed),
         )
     )

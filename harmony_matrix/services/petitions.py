@@ -21,7 +21,7 @@ from harmony_matrix.constitution.eligibility import Act, Status, check_may
 from harmony_matrix.constitution.petitions import PetitionProgress, petition_threshold
 from harmony_matrix.constitution.scheduling import MeetingKind, date_limit_days, last_day
 from harmony_matrix.errors import InvalidInput, RuleViolation
-from harmony_matrix.i18n import _, _n, calendar_day, join, list_of
+from harmony_matrix.i18n import _, _n, calendar_day, join, list_of, member_words
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import (
     meeting_ref,
@@ -199,7 +199,7 @@ async def _tell_reached(
                         "Thing %(thing)s. As General Secretary, you organise it.",
                         progress.signatures,
                         ref=ref,
-                        title=petition.title,
+                        title=member_words(petition.title),
                         threshold=petition.threshold,
                         thing=meeting_ref(thing.id),
                     ),
@@ -239,7 +239,7 @@ async def _tell_reached(
                 "told its date.",
                 progress.signatures,
                 ref=ref,
-                title=petition.title,
+                title=member_words(petition.title),
                 thing=meeting_ref(thing.id),
                 day=calendar_day(by),
             ),

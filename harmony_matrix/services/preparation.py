@@ -31,6 +31,7 @@ from harmony_matrix.i18n import (
     join,
     list_of,
     localised,
+    member_words,
     verbatim,
 )
 from harmony_matrix.services.announcements import announce
@@ -403,7 +404,10 @@ def _explanation_notice(meeting: Meeting, check: DateCheck) -> Message:
                 "The usual limit is %(count)s days.",
                 check.limit_days or 0,
             ),
-            _("The reason given: %(reason)s", reason=meeting.schedule_explanation),
+            _(
+                "The reason given: %(reason)s",
+                reason=member_words(meeting.schedule_explanation or ""),
+            ),
         ],
         separator=" ",
     )
@@ -500,7 +504,10 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),
         )
-    lines: list[Message] = [opening, _("Question: %(question)s", question=meeting.question)]
+    lines: list[Message] = [
+        opening,
+        _("Question: %(question)s", question=member_words(meeting.question)),
+    ]
     if meeting.starts_at is None:
         lines.append(_("When: the date will be announced."))
     else:
@@ -508,11 +515,17 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
     lines += whereabouts(meeting)
     if meeting.schedule_explanation and continuation:
         lines.append(
-            _("Why it continues on this date: %(reason)s", reason=meeting.schedule_explanation)
+            _(
+                "Why it continues on this date: %(reason)s",
+                reason=member_words(meeting.schedule_explanation or ""),
+            )
         )
     elif meeting.schedule_explanation:
         lines.append(
-            _("Why this date is later than usual: %(reason)s", reason=meeting.schedule_explanation)
+            _(
+                "Why this date is later than usual: %(reason)s",
+                reason=member_words(meeting.schedule_explanation or ""),
+            )
         )
     return join(lines)
 
@@ -595,7 +608,7 @@ async def _report_clashes(
             "%(name)s, who started the petition behind %(ref)s, has said they cannot attend "
             "on %(day)s, the day it is set for. The originator must be present, so the "
             "meeting cannot be held that day: set another date and inform everyone again.",
-            name=originator.display_name,
+            name=member_words(originator.display_name),
             ref=meeting_ref(meeting.id),
             day=day.isoformat(),
         )

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from harmony_matrix.constitution.scheduling import kind_name
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import _, member_words
 from harmony_matrix.services.lookup import meeting_ref
 from harmony_matrix.services.records import direct_message
 from harmony_matrix.storage.models import (
@@ -66,7 +66,7 @@ async def grant_right(
             "message twice, use the link in the latest one.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
-            question=meeting.question,
+            question=member_words(meeting.question),
         ),
         dedupe_key=f"ballot:{round_.id}:{voter.id}",
         voting_right_id=right.id,

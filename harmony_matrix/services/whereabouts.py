@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harmony_matrix.i18n import Message, _
+from harmony_matrix.i18n import Message, _, member_words
 from harmony_matrix.storage.models import Meeting
 
 
@@ -11,11 +11,11 @@ def whereabouts(meeting: Meeting) -> list[Message]:
     that are set: as the notice, the calendar file and the reminders all say them."""
     lines: list[Message] = []
     if meeting.place:
-        lines.append(_("Where: %(place)s", place=meeting.place))
+        lines.append(_("Where: %(place)s", place=member_words(meeting.place)))
     if meeting.online_url:
         lines.append(_("Online: %(url)s", url=meeting.online_url))
     if meeting.accessibility:
-        lines.append(_("Access: %(access)s", access=meeting.accessibility))
+        lines.append(_("Access: %(access)s", access=member_words(meeting.accessibility)))
     if meeting.route_help:
-        lines.append(_("Getting there: %(help)s", help=meeting.route_help))
+        lines.append(_("Getting there: %(help)s", help=member_words(meeting.route_help)))
     return lines

@@ -605,7 +605,7 @@ async def test_here_misuse(media_room):
         "do this."
     )
     assert await chat.text(ANA, '!here "Nobody Here"') == (
-        "Nobody on the party's register is called “Nobody Here”. Give their Matrix ID "
+        f"Nobody on the party's register is called “{shown('Nobody Here')}”. Give their Matrix ID "
         f"(@name:server), or ask a secretary to add them.\n{usage}"
     )
     assert await chat.text(ANA, f"!here {STRANGER}") == (
@@ -643,7 +643,8 @@ async def test_here_misuse(media_room):
             )
         )
     assert await chat.text(ANA, "!here Ana Lima") == (
-        "Several people are called “Ana Lima”: @ana:elsewhere.org and @ana:harmony.uk. Give "
+        f"Several people are called “{shown('Ana Lima')}”: @ana:elsewhere.org and "
+        "@ana:harmony.uk. Give "
         f"the Matrix ID of the one you mean.\n{usage}"
     )
     # A moderator of the assembly may record people too; Bryn moderates another one.

@@ -43,6 +43,7 @@ def _main(html: str) -> str:
     """The page's main content as text, tags removed."""
     main = html[html.index("<main") : html.index("</main>")]
     main = re.sub(r"</?(?:bdi|a|code|wbr)\b[^>]*>", "", main)  # inline: no word break
+    main = re.sub("[\u2068\u2069]", "", main)  # isolates (the steps' option names) are unseen
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", main)))
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from harmony_matrix.constitution.scheduling import MeetingKind
+from harmony_matrix.i18n import isolated as iso
 from harmony_matrix.services import meetings, preparation
 from harmony_matrix.services.calendar import calendar_text, meeting_calendar
 from harmony_matrix.services.context import ServiceContext
@@ -89,10 +90,10 @@ async def test_each_notice_is_followed_by_its_calendar_file(demo, clock):
     description = str(event["description"])
     for line in (
         f"Question: {HOSTILE_QUESTION}",
-        f"Where: {HOSTILE_PLACE}",
+        f"Where: {iso(HOSTILE_PLACE)}",
         "Online: https://meet.example/harmony?room=a,b;c",
-        "Access: Step-free entrance; captions, large print",
-        "Getting there: Bus 12, then 5 minutes' walk",
+        f"Access: {iso('Step-free entrance; captions, large print')}",
+        "Getting there: " + iso("Bus 12, then 5 minutes' walk"),
     ):
         assert line in description
     # One in the meeting's room too (a Moot's room is its assembly's: no second notice).

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, event, select, update
 
 from harmony_matrix.constitution.process import Phase
-from harmony_matrix.i18n import _
+from harmony_matrix.i18n import _, isolated
 from harmony_matrix.services import ballots, due_work, preparation
 from harmony_matrix.services.due_work import CloseRetries, current_window
 from harmony_matrix.services.lookup import meeting_by_ref
@@ -109,9 +109,9 @@ async def test_a_meeting_is_reminded_24_hours_and_1_hour_before_each_once(demo, 
     assert "starts in less than an hour" in second.body
     for message in (first, second):
         assert "Thursday, 12 November 2026, 10:00 (Greenwich Mean Time)" in message.body
-        assert "Where: Community Hall, 1 High St" in message.body
+        assert f"Where: {isolated('Community Hall, 1 High St')}" in message.body
         assert "Online: https://meet.example/harmony" in message.body
-        assert "Access: Step-free entrance" in message.body
+        assert "Access: \u2068Step-free entrance" in message.body
     meeting_id = ref.removeprefix("M-")
     assert first.dedupe_key.startswith(
         f"remind:meeting:{meeting_id}:24h:{starts_at.isoformat()}:person:"

@@ -90,7 +90,7 @@ async def test_given_receipts_and_options_in_any_order_are_accepted(demo):
 @pytest.mark.parametrize(
     ("csv", "message"),
     [
-        ("1. Meet monthly,2. Meet every two months\n5,0\n", "option 3"),
+        ("1. Meet monthly,2. Meet every two months\n5,0\n", "option \u20683"),
         (HEADER + "5,3,9\n", "0 to 5"),
         ("Meet monthly,Meet every two months,Meet weekly\n5,0,0\n", "no option"),
         ("Meet monthly,1. Meet monthly,Meet yearly\n5,0,0\n", "twice"),

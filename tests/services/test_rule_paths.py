@@ -441,7 +441,7 @@ async def test_the_published_reason_reads_as_one_notice(demo, clock):
         )
     assert body == (
         f"{called.ref} is set 15 days after its planning began. The usual limit is 14 days. "
-        "The reason given: Hall closed"
+        "The reason given: \u2068Hall closed\u2069"
     )
 
 
