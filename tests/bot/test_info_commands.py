@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from harmony_matrix.bot.commands import BotCommandSettings, Dispatcher, default_commands
 from harmony_matrix.i18n import available_languages
+from harmony_matrix.i18n import isolated as iso
 from harmony_matrix.services import consensus, debate, people, roll_call
 from harmony_matrix.storage.models import Assembly, AuditEvent
 from tests.services.helpers import (
@@ -25,6 +26,8 @@ from tests.services.helpers import (
 )
 
 from .conftest import MEDIA_ROOM, OTHER_ROOM, Chat, plain
+
+QUESTION = "Should we publish a monthly newsletter?"
 
 STRANGER = "@stranger:elsewhere.org"
 
@@ -127,7 +130,7 @@ async def test_a_suspended_member_may_still_choose_a_language(chat):
 async def test_whoami_shows_status_offices_assemblies_roles_and_language(chat):
     text = await chat.text(ANA, "!whoami")
     assert text.splitlines() == [
-        "You are Ana Lima (@ana:harmony.uk), a Member of the party.",
+        f"You are {iso('Ana Lima')} (@ana:harmony.uk), a Member of the party.",
         "Your office: General Secretary.",
         "Your assemblies, and your roles in them:",
         "- Media Working Group: secretary",
@@ -355,9 +358,8 @@ async def test_consensus_shows_the_latest_entries_newest_first_with_the_head_has
     text = await media_room.text(STRANGER, "!consensus", room=OTHER_ROOM)
     assert text.splitlines() == [
         "The record of consensus has 2 entries. The latest:",
-        f"- Entry 2 ({second}): Should we publish a monthly newsletter? Outcome: "
-        "Publish in large print",
-        f"- Entry 1 ({first}): Should we publish a monthly newsletter? Outcome: Publish monthly",
+        f"- Entry 2 ({second}): {iso(QUESTION)} Outcome: {iso('Publish in large print')}",
+        f"- Entry 1 ({first}): {iso(QUESTION)} Outcome: {iso('Publish monthly')}",
         f"The whole record has 2 entries; its head hash is: {head}",
     ]
     # In the assembly's room, or naming it: that assembly's entries.

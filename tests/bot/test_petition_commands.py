@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from harmony_matrix.errors import RuleViolation
+from harmony_matrix.i18n import isolated as iso
 from harmony_matrix.services import assembly_rooms, ballots, paper_sign_in, remits
 from harmony_matrix.storage.models import BallotRound, OutboxMessage, Person, Petition
 from tests.ballots.helpers import meeting_at_vote, voters
@@ -53,7 +54,8 @@ async def test_a_petition_started_signed_and_reached_in_the_chat(english):
     start = await chat.ask(ANA, "!petition start Adopt a <b>new</b> logo @room")
     text = plain(start)
     assert text.splitlines() == [
-        "Petition P-1 is open: “Adopt a <b>new</b> logo @room”. You are its first signature.",
+        f"Petition P-1 is open: “{iso('Adopt a <b>new</b> logo @room')}”. You are its first "
+        "signature.",
         "1 of 5 signatures. The threshold is 15% of the 29 Members who were not suspended "
         "when the petition opened.",
         "Still needed: 4. Members sign it with: !petition sign P-1",
@@ -68,7 +70,7 @@ async def test_a_petition_started_signed_and_reached_in_the_chat(english):
         reply = await chat.ask(signer, "!petition sign")  # the one open petition
         assert "You signed petition P-1" in plain(reply) and not reply.rooms_changed
     status = await chat.text(STRANGER, "!petition status", room=OTHER_ROOM)
-    assert status.splitlines()[0] == "P-1: Adopt a <b>new</b> logo @room"
+    assert status.splitlines()[0] == f"P-1: {iso('Adopt a <b>new</b> logo @room')}"
     assert "4 of 5 signatures" in status and "Still needed: 1." in status
 
     last = await chat.ask(signers[3], "!petition sign P-1", room=OTHER_ROOM)
@@ -126,7 +128,9 @@ async def test_an_omitted_id_means_the_one_open_petition(english):
         "Several petitions are open (P-1 and P-2): give the ID of the one you mean.\n"
         "Usage: !petition sign [ID]"
     )
-    assert "You signed petition P-2: “Second”." in await chat.text(ANA, "!petition sign P-2")
+    assert f"You signed petition P-2: “{iso('Second')}”." in await chat.text(
+        ANA, "!petition sign P-2"
+    )
 
 
 async def test_petition_misuse(english):

@@ -7,6 +7,7 @@ Each handler parses nothing itself (the dispatcher did), calls one use case in
 from __future__ import annotations
 
 from harmony_matrix.bot.commands.base import Command, Param, Request
+from harmony_matrix.bot.commands.member_text import member_text
 from harmony_matrix.bot.commands.parsing import CommandSet
 from harmony_matrix.bot.commands.quorum_text import say_meeting_quorum
 from harmony_matrix.bot.commands.wording import day, language_name
@@ -71,7 +72,7 @@ async def whoami_command(request: Request) -> Reply:
         reply.say(
             _(
                 "You are %(name)s (%(matrix_id)s), a Member of the party.",
-                name=me.display_name,
+                name=member_text(me.display_name),
                 matrix_id=me.matrix_id,
             )
         )
@@ -79,7 +80,7 @@ async def whoami_command(request: Request) -> Reply:
         reply.say(
             _(
                 "You are %(name)s (%(matrix_id)s), a Participant in the party.",
-                name=me.display_name,
+                name=member_text(me.display_name),
                 matrix_id=me.matrix_id,
             )
         )
@@ -247,16 +248,16 @@ async def consensus_command(request: Request) -> Reply:
                 "Party Consensus.",
                 number=entry.number,
                 meeting=entry.meeting_ref,
-                question=entry.question,
-                outcome=entry.outcome,
+                question=member_text(entry.question),
+                outcome=member_text(entry.outcome),
             )
             if entry.party_consensus
             else _(
                 "Entry %(number)s (%(meeting)s): %(question)s Outcome: %(outcome)s",
                 number=entry.number,
                 meeting=entry.meeting_ref,
-                question=entry.question,
-                outcome=entry.outcome,
+                question=member_text(entry.question),
+                outcome=member_text(entry.outcome),
             )
             for entry in digest.latest
         )

@@ -7,6 +7,7 @@ A petition that reaches its threshold calls its Party Thing by itself
 from __future__ import annotations
 
 from harmony_matrix.bot.commands.base import Command, Param, Request
+from harmony_matrix.bot.commands.member_text import member_text
 from harmony_matrix.bot.replies import Code, Reply, Strong
 from harmony_matrix.i18n import _, _n, calendar_day
 from harmony_matrix.services import petitions, remits
@@ -82,7 +83,7 @@ async def petition_start_command(request: Request) -> Reply:
         _(
             "Petition %(ref)s is open: “%(title)s”. You are its first signature.",
             ref=view.ref,
-            title=view.title,
+            title=member_text(view.title),
         )
     )
     return _called(_progress(reply, request, view), view)
@@ -92,7 +93,7 @@ async def petition_sign_command(request: Request) -> Reply:
     ref = await petitions.petition_meant(request.ctx, request.args.get("ID"))
     view = await petitions.sign_petition(request.ctx, request.person.matrix_id, ref)
     reply = Reply().say(
-        _("You signed petition %(ref)s: “%(title)s”.", ref=view.ref, title=view.title)
+        _("You signed petition %(ref)s: “%(title)s”.", ref=view.ref, title=member_text(view.title))
     )
     return _called(_progress(reply, request, view), view)
 
@@ -100,7 +101,9 @@ async def petition_sign_command(request: Request) -> Reply:
 async def petition_status_command(request: Request) -> Reply:
     ref = await petitions.petition_meant(request.ctx, request.args.get("ID"))
     view = await petitions.petition_status(request.ctx, ref)
-    reply = Reply().say(Strong(_("%(ref)s: %(title)s", ref=view.ref, title=view.title)))
+    reply = Reply().say(
+        Strong(_("%(ref)s: %(title)s", ref=view.ref, title=member_text(view.title)))
+    )
     return _progress(reply, request, view)
 
 
