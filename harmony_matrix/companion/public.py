@@ -17,7 +17,7 @@ from harmony_matrix.companion.charts import Bar, bar_chart
 from harmony_matrix.companion.keys import RENDERER, SERVICES
 from harmony_matrix.companion.language import chosen_language
 from harmony_matrix.errors import InvalidInput
-from harmony_matrix.i18n import _, _n, babel_locale, list_of
+from harmony_matrix.i18n import _, _n, babel_locale, isolated, list_of
 from harmony_matrix.services import public_record
 from harmony_matrix.services.public_record import RoundResult, Score
 
@@ -158,7 +158,7 @@ def _round_charts(ref: str, round_: RoundResult, language: str) -> dict[str, Any
     """The round's totals and runoff as SVG, with their text alternatives in ``language``."""
     number = lambda value: format_decimal(value, locale=babel_locale(language))  # noqa: E731
     listed = lambda scores: list_of(  # noqa: E731
-        f"{score.label}: {number(score.value)}" for score in scores
+        f"{isolated(score.label)}: {number(score.value)}" for score in scores
     )
 
     def bars(scores: tuple[Score, ...]) -> list[Bar]:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from babel.numbers import format_decimal, format_percent
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
+from markupsafe import Markup
 
 from harmony_matrix.companion.language import LANGUAGE_COOKIE, language_choices
 from harmony_matrix.i18n import (
@@ -77,12 +78,14 @@ class Renderer:
         status: int = 200,
     ) -> web.Response:
         """Render ``template`` in ``language``; the page gets ``lang``, ``dir``, the
-        language switcher's choices and the party's name."""
+        language switcher's choices and the party's name (``party_bdi``: isolated, for a
+        sentence, as every name put into one is: see web/README.md)."""
         values = {
             "lang": language,
             "dir": text_direction(language),
             "languages": language_choices(language),
             "party_name": self.party_name,
+            "party_bdi": Markup("<bdi>{}</bdi>").format(self.party_name),
             "request_path": request.path,
             # The switcher's links are GETs of this address: after a POST they would ask
             # for a page that only takes POSTs, and lose what was posted.
