@@ -8,6 +8,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
+from harmony_matrix.companion.rendering import Renderer
 from harmony_matrix.i18n import (
     _,
     _n,
@@ -224,3 +225,56 @@ def test_language_codes():
     assert known_language("cy-GB") == "cy" and known_language("klingon!") is None
     assert text_direction("ar") == "rtl" and text_direction("fr") == "ltr"
     assert catalog("en").gettext("x") == "x"
+
+
+# Dates in the party's zone (Europe/London) and numbers, written the way each language
+# writes them. Babel's CLDR data has every language Harmony ships or is translating,
+# catalog or not; the exact strings depend on it (Babel is pinned in pyproject.toml).
+SUMMER = datetime(2026, 7, 1, 18, 30, tzinfo=UTC)  # 19:30 in London (BST)
+WINTER = datetime(2026, 12, 1, 18, 30, tzinfo=UTC)  # 18:30 in London (GMT)
+
+
+@pytest.mark.parametrize(
+    ("language", "summer", "winter"),
+    [
+        (
+            "cy",
+            "Dydd Mercher, 1 Gorffennaf 2026, 19:30 (Amser Haf Prydain)",
+            "Dydd Mawrth, 1 Rhagfyr 2026, 18:30 (Amser Safonol Greenwich)",
+        ),
+        (
+            "ar",
+            "الأربعاء، 1 يوليو 2026، 7:30 م (توقيت بريطانيا الصيفي)",
+            "الثلاثاء، 1 ديسمبر 2026، 6:30 م (توقيت غرينتش)",
+        ),
+        (
+            "pl",
+            "środa, 1 lipca 2026 19:30 (Brytyjski czas letni)",
+            "wtorek, 1 grudnia 2026 18:30 (czas uniwersalny)",
+        ),
+        (
+            "fr",
+            "mercredi 1 juillet 2026, 19:30 (heure d’été britannique)",
+            "mardi 1 décembre 2026, 18:30 (heure moyenne de Greenwich)",
+        ),
+    ],
+)
+def test_dates_are_london_time_in_each_language(language, summer, winter):
+    assert format_datetime(SUMMER, language, "Europe/London") == summer
+    assert format_datetime(WINTER, language, "Europe/London") == winter
+
+
+@pytest.mark.parametrize(
+    ("language", "number", "percent"),
+    [
+        ("en", "1,234,567.5", "88%"),
+        ("cy", "1,234,567.5", "88%"),
+        ("ar", "1,234,567.5", "88%"),
+        ("pl", "1\xa0234\xa0567,5", "88%"),  # a no-break space between thousands
+        ("fr", "1\u202f234\u202f567,5", "88\xa0%"),  # a narrow no-break space
+    ],
+)
+def test_numbers_and_percentages_on_pages_follow_the_language(language, number, percent):
+    filters = Renderer(party_name="P", timezone="Europe/London").environment(language).filters
+    assert filters["number"](1234567.5) == number
+    assert filters["percent"](0.875) == percent
