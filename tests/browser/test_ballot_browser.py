@@ -1,7 +1,11 @@
 """The secret ballot in real Chromium: a keyboard-only vote, the error summary's focus,
 the radio groups in the accessibility tree, axe and html-validate on every page of the
-flow in every shipped language, narrow and zoomed layouts, no JavaScript, right to left,
-and screenshots of the form."""
+flow, narrow and zoomed layouts, no JavaScript, right to left, and screenshots of the form.
+
+The keyboard-only vote and the axe sweep run in English, Welsh and Arabic, which issue 12
+requires (the sweep in every other shipped language too): a required language without a
+catalog fails rather than being left out, and a page in English where another language
+was asked for fails too (its heading is checked against that language's catalog)."""
 
 from __future__ import annotations
 
