@@ -42,7 +42,7 @@ async def test_no_clear_winner_is_said(demo, database_url, tmp_path):
         (HEADER + "5,3,9\n", "Row 2"),
         (HEADER + "5,0\n", "Row 2"),
         (HEADER, "no ballots"),
-        ("Meet monthly,Meet weekly,Meet yearly\n5,0,0\n", "no option “Meet weekly”"),
+        ("Meet monthly,Meet weekly,Meet yearly\n5,0,0\n", "no option “\u2068Meet weekly\u2069”"),
         (HEADER + "5,0,0\n" * 7, "7 paper ballots"),
     ],
 )

@@ -126,7 +126,7 @@ async def test_every_bad_link_is_refused_and_stores_nothing(demo, clock):
     with pytest.raises(NotAllowed, match="not valid"):
         await ballots.cast_ballot(demo, other, scores)
     # Bad scores: nothing stored, and the link still works afterwards.
-    with pytest.raises(InvalidInput, match=r"Select a score for 3\. Meet yearly"):
+    with pytest.raises(InvalidInput, match="Select a score for \u20683\\. Meet yearly\u2069"):
         await ballots.cast_ballot(demo, good, {1: 3, 2: 2})
     with pytest.raises(InvalidInput, match="from 0 to 5"):
         await ballots.cast_ballot(demo, good, {1: 3, 2: 6, 3: 0})
