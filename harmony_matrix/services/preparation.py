@@ -20,6 +20,7 @@ from harmony_matrix.constitution.scheduling import (
     MeetingKind,
     check_date,
     check_originator_available,
+    kind_explained,
     kind_name,
 )
 from harmony_matrix.errors import InvalidInput, RuleViolation
@@ -500,7 +501,10 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),
         )
-    lines: list[Message] = [opening, _("Question: %(question)s", question=meeting.question)]
+    lines: list[Message] = [opening]
+    if not continuation:
+        lines.append(kind_explained(meeting.kind))
+    lines.append(_("Question: %(question)s", question=meeting.question))
     if meeting.starts_at is None:
         lines.append(_("When: the date will be announced."))
     else:
