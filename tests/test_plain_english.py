@@ -4,7 +4,7 @@ meeting messages score at least 70 on Flesch reading ease, in English.
 The texts are the real ones: the pages as the companion renders them for a member with
 a working link, and the messages a whole Moot queues, from the call to the Consensus,
 run through the services as the bot runs them. How the score is counted, and why not
-textstat: tests/readability.py (and decision 150 in docs/decisions.md).
+textstat: tests/readability.py (and decision 89 in docs/decisions.md, "Plain English").
 
 What is scored is what a member reads, with three things taken out, each said below
 where it is done: web addresses (``https://...``) and the long codes that only a machine
