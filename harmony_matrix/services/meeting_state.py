@@ -152,7 +152,12 @@ async def _what_happens_now(session: AsyncSession, meeting: Meeting) -> list[Mes
         ]
     if meeting.phase is Phase.DEBATE:
         if meeting.vote_round >= 1:
-            return [_("The last vote had no clear winner, so the debate is held again.")]
+            return [
+                _(
+                    "The last vote had no clear winner. The meeting goes back to debate, "
+                    "and then everyone votes again."
+                )
+            ]
         return [_("The moderator turns the suggestions into options for the vote.")]
     if meeting.phase is Phase.CONSENSUS:
         outcome = await session.scalar(

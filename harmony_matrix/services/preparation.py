@@ -488,8 +488,8 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
     continuation = is_continuation(meeting)
     if continuation:
         opening = _(
-            "%(kind)s %(ref)s%(assemblies)s continues: its vote had no clear winner, so "
-            "the debate and the vote are held again.",
+            "%(kind)s %(ref)s%(assemblies)s continues. Its vote had no clear winner, so "
+            "the meeting debates and votes again.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),

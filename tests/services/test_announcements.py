@@ -255,10 +255,10 @@ async def test_no_clear_winner_then_a_second_round_that_decides(demo):
     assert "There is no clear winner. The meeting goes back to debate" in result
     assert "The paper ballots for" in result and "4 paper ballots were counted." in result
     assert not any(row.dedupe_key.startswith("consensus:") for row in rows)
-    # The state says the debate is held again, with the options still open.
+    # The state says the meeting debates again, with the options still open.
     state = _states(rows)[-1]
     assert "The meeting is in its debate phase." in state
-    assert "The last vote had no clear winner, so the debate is held again." in state
+    assert "The last vote had no clear winner. The meeting goes back to debate" in state
     assert "These are the options:\n1. Print only" in state
 
     # The debate ends again, the vote is announced as round 2, and this time it decides:
