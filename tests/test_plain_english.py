@@ -2,15 +2,20 @@
 meeting messages score at least 70 on Flesch reading ease, in English.
 
 The texts are the real ones: the pages as the companion renders them for a member with
-a working link, and the messages a whole Moot queues, from the call to the Consensus,
-run through the services as the bot runs them. How the score is counted, and why not
-textstat: tests/readability.py (and decision 89 in docs/decisions.md, "Plain English").
+a working link; the messages a whole Moot queues, from the call to the Consensus, run
+through the services as the bot runs them; and the bot's replies to the commands of a
+whole Moot typed in its room. How the score is counted, and why not textstat:
+tests/readability.py (and decision 89 in docs/decisions.md, "Plain English").
 
-What is scored is what a member reads, with three things taken out, each said below
+What is scored is what a member reads, with these things taken out, each said below
 where it is done: web addresses (``https://...``) and the long codes that only a machine
-checks (a hash), which are clicked or copied, not read; a page's chrome (header,
-language switcher, footer), which is not the page's message; and a form's scale of radio
-labels ("0 (worst)", "1", ... "5 (best)"), which is a ruler, not a sentence.
+checks (a hash), which are clicked or copied, not read; a command's usage ("!notify
+[ID]", a list of commands), which is typed, not read as a sentence; a page's chrome
+(header, language switcher, footer), which is not the page's message; a form's scale of
+radio labels ("0 (worst)", "1", ... "5 (best)"), which is a ruler, not a sentence; and a
+file's message (its body is the file name). A text of fewer than 10 words (a one-line
+reply) is checked for sentence length only: there one long word decides the score.
+Every text, however short, keeps to GOV.UK's 25 words a sentence.
 """
 
 from __future__ import annotations
