@@ -169,7 +169,7 @@ async def test_a_whole_moot_tells_its_room_each_step_and_keeps_one_state(demo, c
     assert "Quorum is reached." in states[4]
     assert "1. A printed newsletter\n2. An email newsletter" in states[6]
     assert "The meeting is in its debate phase." in states[7]
-    assert "Options:\n1. Print only\n2. Email only" in states[11]
+    assert "These are the options:\n1. Print only\n2. Email only" in states[11]
     assert "3. Both" in states[10] and "3. Both" not in states[11]
     assert "The meeting is voting." in states[12]
     assert "0 of 4 people have voted so far." in states[13]
@@ -255,11 +255,11 @@ async def test_no_clear_winner_then_a_second_round_that_decides(demo):
     assert "There is no clear winner. The meeting goes back to debate" in result
     assert "The paper ballots for" in result and "4 paper ballots were counted." in result
     assert not any(row.dedupe_key.startswith("consensus:") for row in rows)
-    # The state says the debate is held again, with the options still open.
+    # The state says the meeting debates again, with the options still open.
     state = _states(rows)[-1]
     assert "The meeting is in its debate phase." in state
-    assert "The last vote had no clear winner, so the debate is held again." in state
-    assert "Options:\n1. Print only" in state
+    assert "The last vote had no clear winner. The meeting goes back to debate" in state
+    assert "These are the options:\n1. Print only" in state
 
     # The debate ends again, the vote is announced as round 2, and this time it decides:
     # "Print only" wins the runoff though "Email only" scored more in total.
