@@ -21,31 +21,27 @@ from tests.conftest import POSTGRES_URL
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow  # two server processes and a vote: about 10 s
-def test_the_ballot_bench_counts_every_ballot_once(tmp_path):
-    backend = ["--sqlite"]
-    if POSTGRES_URL:
-        server = make_url(normalise_url(POSTGRES_URL)).set(database="postgres")
-        backend = ["--postgres", server.render_as_string(hide_password=False)]
+def run_bench(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bench/SCRIPT ARGS --out TMP_PATH`` from ``tmp_path``; it must succeed."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "ballot_bench.py"),
-            *backend,
-            "--ballots",
-            "3",
-            "--concurrency",
-            "1",
-            "2",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(ROOT / "bench" / script), *args, "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.mark.slow  # two server processes and a vote: about 10 s
+def test_the_ballot_bench_counts_every_ballot_once(tmp_path):
+    backend = ["--sqlite"]
+    if POSTGRES_URL:
+        server = make_url(normalise_url(POSTGRES_URL)).set(database="postgres")
+        backend = ["--postgres", server.render_as_string(hide_password=False)]
+    args = [*backend, "--ballots", "3", "--concurrency", "1", "2"]
+    result = run_bench("ballot_bench.py", tmp_path, *args)
     figures = json.loads((tmp_path / "ballot_bench.json").read_text())
     assert [level["concurrency"] for level in figures["levels"]] == [1, 2]
     expected = 0
@@ -71,30 +67,12 @@ def test_the_ballot_bench_counts_every_ballot_once(tmp_path):
 )
 def test_the_web_scaling_bench_spreads_the_casts_and_counts_each_once(tmp_path):
     server = make_url(normalise_url(POSTGRES_URL or "")).set(database="postgres")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "web_scaling_bench.py"),
-            "--postgres",
-            server.render_as_string(hide_password=False),
-            "--ballots",
-            "4",
-            "--processes",
-            "1",
-            "2",
-            "--concurrency",
-            "2",
-            "--wait-for-quiet",
-            "0",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
+    result = run_bench(
+        "web_scaling_bench.py",
+        tmp_path,
+        *("--postgres", server.render_as_string(hide_password=False), "--ballots", "4"),
+        *("--processes", "1", "2", "--concurrency", "2", "--wait-for-quiet", "0"),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads((tmp_path / "web_scaling_bench.json").read_text())
     runs = figures["runs"]
     assert [run["processes"] for run in runs] == [1, 2]

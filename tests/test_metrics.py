@@ -33,8 +33,10 @@ def test_two_apps_in_one_process_keep_their_own_figures():
     assert "harmony_bot_commands_total{" not in generate_latest(second.registry).decode()
 
 
-async def test_a_database_that_is_away_is_a_figure_not_a_failed_scrape(tmp_path):
-    away = ServiceContext(engine=make_engine(f"sqlite:///{tmp_path}/no/such/folder/x.db"))
+async def test_a_database_that_is_away_is_a_figure_not_a_failed_scrape():
+    # A server nobody listens for (port 1), rather than an SQLite file that cannot be
+    # opened: aiosqlite's thread for a connection that failed outlives the test's loop.
+    away = ServiceContext(engine=make_engine("postgresql://harmony@127.0.0.1:1/away"))
     metrics = WebMetrics()
     try:
         text = (await exposition(metrics.registry, metrics.database, away)).decode()

@@ -29,6 +29,25 @@ def kind_name(kind: MeetingKind) -> Message:
     }[kind]
 
 
+def kind_explained(kind: MeetingKind) -> Message:
+    """What a kind of meeting is, in plain words, for the first message that names it:
+    the constitution's terms are explained on first use (GOV.UK style, issue 12)."""
+    return {
+        MeetingKind.ASSEMBLY_MOOT: _(
+            "In an Assembly Moot, a group of the party (an assembly) meets to decide "
+            "something. Its members can take part, and so can any other member who wants to."
+        ),
+        MeetingKind.THING_OF_ASSEMBLIES: _(
+            "A Thing of Assemblies is a meeting where several assemblies make a decision together."
+        ),
+        MeetingKind.PARTY_THING: _(
+            "A Party Thing is a meeting where members make a decision that is not for one "
+            "assembly alone."
+        ),
+        MeetingKind.PARTY_CONFERENCE: _("A Party Conference is a meeting of the whole party."),
+    }[kind]
+
+
 def date_limit_days(kind: MeetingKind, rules: Rules) -> int | None:
     """The most days a meeting may be set after planning was triggered; None if exempt.
 

@@ -137,12 +137,16 @@ async def _announce(
     chain alone cannot, see :func:`check_chain`)."""
     count = await session.scalar(select(func.count()).select_from(ConsensusRecord)) or 0
     message = _n(
-        "Consensus recorded as entry #%(number)s of the record of consensus: %(outcome)s. "
-        "The record now has %(count)s entry; its head hash is %(hash)s (keep it to "
-        "check the record later with: harmony consensus --verify --expect-head %(hash)s).",
-        "Consensus recorded as entry #%(number)s of the record of consensus: %(outcome)s. "
-        "The record now has %(count)s entries; its head hash is %(hash)s (keep it to "
-        "check the record later with: harmony consensus --verify --expect-head %(hash)s).",
+        "Consensus recorded: %(outcome)s. This is now the decision of the meeting. It is "
+        "entry %(number)s in the record of consensus, the list of all decisions. The list "
+        "now has %(count)s entry. Keep its check code (the head hash). With it, anyone "
+        "can check later that no entry was taken away. To check, run: harmony consensus "
+        "--verify --expect-head %(hash)s",
+        "Consensus recorded: %(outcome)s. This is now the decision of the meeting. It is "
+        "entry %(number)s in the record of consensus, the list of all decisions. The list "
+        "now has %(count)s entries. Keep its check code (the head hash). With it, anyone "
+        "can check later that no entry was taken away. To check, run: harmony consensus "
+        "--verify --expect-head %(hash)s",
         count,
         number=record.id,
         outcome=member_words(record.outcome),

@@ -186,7 +186,8 @@ async def _announce_closed(ctx: ServiceContext, round_id: int) -> None:
             ctx,
             meeting,
             _(
-                "The secret ballot of %(kind)s %(ref)s closed at its closing time, %(when)s.",
+                "Voting in %(kind)s %(ref)s is over. The secret ballot closed at its "
+                "closing time: %(when)s.",
                 kind=kind_name(meeting.kind),
                 ref=meeting_ref(meeting.id),
                 when=when(round_.closes_at, ctx.party.timezone),
@@ -302,11 +303,13 @@ def meeting_reminder(meeting: Meeting, window: Window, timezone: str) -> Message
     }
     if window.ahead <= timedelta(hours=1):
         opening = _(
-            "Reminder: %(kind)s %(ref)s starts in less than an hour, at %(when)s.", **params
+            "Reminder: %(kind)s %(ref)s starts in less than an hour. It starts on %(when)s.",
+            **params,
         )
     else:
         opening = _(
-            "Reminder: %(kind)s %(ref)s starts in less than 24 hours, at %(when)s.", **params
+            "Reminder: %(kind)s %(ref)s starts in less than 24 hours. It starts on %(when)s.",
+            **params,
         )
     lines = [opening, _("Question: %(question)s", question=member_words(meeting.question))]
     return join([*lines, *whereabouts(meeting)])
@@ -322,14 +325,14 @@ def ballot_reminder(
     }
     if window.ahead <= timedelta(hours=1):
         opening = _(
-            "Reminder: the secret ballot of %(kind)s %(ref)s closes in less than an hour, "
-            "at %(when)s.",
+            "Reminder: the secret ballot of %(kind)s %(ref)s closes in less than an hour. "
+            "It closes on %(when)s.",
             **params,
         )
     else:
         opening = _(
-            "Reminder: the secret ballot of %(kind)s %(ref)s closes in less than 24 hours, "
-            "at %(when)s.",
+            "Reminder: the secret ballot of %(kind)s %(ref)s closes in less than 24 hours. "
+            "It closes on %(when)s.",
             **params,
         )
     return join(
@@ -337,8 +340,8 @@ def ballot_reminder(
             opening,
             _("Question: %(question)s", question=member_words(meeting.question)),
             _(
-                "If you have voted already, thank you: ignore this message. If not, use "
-                "the link in your ballot message from Harmony."
+                "If you have voted already, thank you. You can ignore this message. If you "
+                "have not, use the link in your ballot message from Harmony."
             ),
         ]
     )

@@ -174,7 +174,12 @@ async def announce_result(
                 "everyone votes again."
             )
         )
-    lines.append(_("How the votes were counted, step by step:"))
+    lines.append(
+        _(
+            "How the votes were counted, step by step. The runoff is the final round "
+            "between the two options with the highest total scores:"
+        )
+    )
     lines.extend(_steps(result.get("steps", [])))
     lines.append(await _turnout(session, round_, int(result.get("ballots", 0))))
     base = ctx.public_base_url.rstrip("/")

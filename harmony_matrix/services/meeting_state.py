@@ -110,7 +110,7 @@ async def meeting_state(session: AsyncSession, ctx: ServiceContext, meeting: Mee
     ref = meeting_ref(meeting.id)
     lines: list[Message] = [
         _(
-            "This message shows where %(kind)s %(ref)s is up to. It is kept up to date.",
+            "This message shows where %(kind)s %(ref)s is up to. Harmony keeps it up to date.",
             kind=kind_name(meeting.kind),
             ref=ref,
         ),
@@ -136,7 +136,7 @@ async def meeting_state(session: AsyncSession, ctx: ServiceContext, meeting: Mee
         lines.extend(
             _numbered(
                 [(row.number, row.text) for row in suggestions],
-                _("Suggestions:"),
+                _("These are the suggestions:"),
                 _("No suggestions yet."),
             )
         )
@@ -145,7 +145,7 @@ async def meeting_state(session: AsyncSession, ctx: ServiceContext, meeting: Mee
         lines.extend(
             _numbered(
                 [(option.number, option.text) for option in options],
-                _("Options:"),
+                _("These are the options:"),
                 _("No options yet."),
             )
         )
@@ -163,7 +163,12 @@ async def _what_happens_now(session: AsyncSession, meeting: Meeting) -> list[Mes
         ]
     if meeting.phase is Phase.DEBATE:
         if meeting.vote_round >= 1:
-            return [_("The last vote had no clear winner, so the debate is held again.")]
+            return [
+                _(
+                    "The last vote had no clear winner. The meeting goes back to debate, "
+                    "and then everyone votes again."
+                )
+            ]
         return [_("The moderator turns the suggestions into options for the vote.")]
     if meeting.phase is Phase.CONSENSUS:
         outcome = await session.scalar(
@@ -188,6 +193,8 @@ def _quorum_lines(status: QuorumStatus) -> list[Message]:
     ]
     if not status.assemblies:
         return [*lines, _("A Party Thing or a Party Conference needs no quorum.")]
+    # The constitution's term, explained where the room first meets it (issue 12).
+    lines.append(_("Quorum is the number of people needed to decide."))
     lines.append(_("Quorum is reached.") if status.reached else _("Quorum is not reached yet."))
     for item in status.assemblies:
         values = {"assembly": item.name, "present": item.present, "needed": item.quorum.needed}

@@ -321,8 +321,8 @@ async def _tell_secretaries_to_prepare(
             secretary,
             message=_(
                 "%(person)s called %(kind)s %(ref)s of %(assembly)s: %(question)s\n"
-                "As its secretary, please prepare it: collect the facts, prepare the "
-                "materials, set a date and inform everyone eligible.",
+                "You are its secretary, so please get it ready. Collect the facts. Prepare "
+                "the materials people need. Set a date. Then tell everyone who may take part.",
                 person=member_words(caller.display_name),
                 kind=kind_name(meeting.kind),
                 ref=meeting_ref(meeting.id),

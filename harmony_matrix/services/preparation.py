@@ -20,6 +20,7 @@ from harmony_matrix.constitution.scheduling import (
     MeetingKind,
     check_date,
     check_originator_available,
+    kind_explained,
     kind_name,
 )
 from harmony_matrix.errors import InvalidInput, RuleViolation
@@ -491,8 +492,8 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
     continuation = is_continuation(meeting)
     if continuation:
         opening = _(
-            "%(kind)s %(ref)s%(assemblies)s continues: its vote had no clear winner, so "
-            "the debate and the vote are held again.",
+            "%(kind)s %(ref)s%(assemblies)s continues. Its vote had no clear winner, so "
+            "the meeting debates and votes again.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),
@@ -504,10 +505,10 @@ def invitation(meeting: Meeting, ctx: ServiceContext) -> Message:
             ref=meeting_ref(meeting.id),
             assemblies=_in_assemblies(meeting),
         )
-    lines: list[Message] = [
-        opening,
-        _("Question: %(question)s", question=member_words(meeting.question)),
-    ]
+    lines: list[Message] = [opening]
+    if not continuation:
+        lines.append(kind_explained(meeting.kind))
+    lines.append(_("Question: %(question)s", question=member_words(meeting.question)))
     if meeting.starts_at is None:
         lines.append(_("When: the date will be announced."))
     else:

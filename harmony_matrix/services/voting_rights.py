@@ -60,10 +60,12 @@ async def grant_right(
         voter,
         message=_(
             "The secret ballot of %(kind)s %(ref)s is open: %(question)s\n"
-            "Give every option a score from 0 (worst) to 5 (best). Only your scores are "
-            "kept, never your name. Your own link is below. It works once, until the "
-            "ballot closes. Keep this message and do not share it. If you get this "
-            "message twice, use the link in the latest one.",
+            "Give every option a score from 0 (worst) to 5 (best). The two options with "
+            "the highest total scores go to a final round. The one that more people "
+            "scored higher wins. Harmony keeps only your scores, never your name. Your own "
+            "link is below. It works once, until the ballot closes. Keep this message and "
+            "do not share it. If you get this message twice, use the link in the latest "
+            "one.",
             kind=kind_name(meeting.kind),
             ref=meeting_ref(meeting.id),
             question=member_words(meeting.question),

@@ -85,8 +85,8 @@ async def test_a_whole_moot_from_the_call_to_consensus_in_the_room(media_room, c
     called = await chat.text(ANA, f"!moot call {QUESTION}")
     ref = ref_in(called)
     assert called.splitlines() == [
-        f"Assembly Moot {ref} of Media Working Group is called to decide: {shown(QUESTION)}",
-        "A secretary of the assembly prepares it, in this room, with:",
+        f"Assembly Moot {ref} of Media Working Group will meet. It will decide: {shown(QUESTION)}",
+        "A secretary of the group gets it ready here. These are the commands to use:",
         "- !prepare [ID] facts|materials TEXT",
         "- !schedule [ID] YYYY-MM-DD HH:MM [--place TEXT] [--online URL] [--access TEXT] "
         "[--route TEXT] [--reason TEXT]",
@@ -108,7 +108,7 @@ async def test_a_whole_moot_from_the_call_to_consensus_in_the_room(media_room, c
     )
     assert scheduled.splitlines() == [
         f"{ref} is set for Thursday, 12 November 2026, 19:00 (Greenwich Mean Time).",
-        "Next, tell everyone eligible with: !notify [ID]",
+        "Next, tell everyone who may take part. Send: !notify [ID]",
     ]
     starts_at = (await meetings.meeting_summary(chat.ctx, ref)).starts_at
     assert starts_at == datetime(2026, 11, 12, 19, 0, tzinfo=UTC)
@@ -196,8 +196,8 @@ async def test_a_debate_with_two_options_goes_to_a_secret_ballot(media_room, clo
     closing = london(closes_at)
     assert opened.splitlines() == [
         f"The secret ballot of {ref} is open until {closing}.",
-        "4 people present each get their own voting link by direct message. Anyone who "
-        "answers the roll call while the ballot is open gets one too.",
+        "4 people are present. Each gets their own voting link in a direct message. Anyone "
+        "who answers the roll call while the ballot is open gets one too.",
     ]
     view = await ballots.round_status(chat.ctx, ref)
     assert (view.closes_at, view.eligible) == (closes_at, 4)
@@ -268,7 +268,7 @@ async def test_a_thing_is_called_agreed_and_its_room_made(media_room):
     # Bryn reads Welsh, which has no catalog yet: English words, Welsh lists ("a" for "and").
     assert called.language == "cy"
     assert render_plain(called, "en").splitlines() == [
-        f"Thing of Assemblies {ref} of {COMMITTEE} and {MEDIA} is called to decide: "
+        f"Thing of Assemblies {ref} of {COMMITTEE} and {MEDIA} will meet. It will decide: "
         f"{shown('Shall we caption every video?')}",
         "It gets a room of its own, and everyone who may take part is invited to it.",
         f"It waits for {MEDIA} to agree. A secretary of it agrees with: !thing agree {ref}",
@@ -288,7 +288,7 @@ async def test_a_thing_called_by_the_general_secretary_is_agreed_at_once(chat):
     reply = await chat.ask(ANA, f"!thing call Shared rota? --assemblies {MEDIA},{OWG}")
     ref = ref_in(plain(reply))
     assert plain(reply).splitlines() == [
-        f"Thing of Assemblies {ref} of {MEDIA} and {OWG} is called to decide: "
+        f"Thing of Assemblies {ref} of {MEDIA} and {OWG} will meet. It will decide: "
         f"{shown('Shared rota?')}",
         "It gets a room of its own, and everyone who may take part is invited to it.",
         f"Every assembly involved has agreed to {ref}: it can be planned.",
@@ -314,7 +314,7 @@ async def test_a_member_may_call_a_moot_of_their_assembly_with_a_topic(media_roo
     text = await media_room.text(ELIF, f"!moot call {QUESTION} --topic Newsletters")
     ref = ref_in(text)
     assert text.splitlines()[:2] == [
-        f"Assembly Moot {ref} of Media Working Group is called to decide: {shown(QUESTION)}",
+        f"Assembly Moot {ref} of Media Working Group will meet. It will decide: {shown(QUESTION)}",
         f"Its topic: {shown('Newsletters')}",
     ]
     assert (await meetings.meeting_summary(media_room.ctx, ref)).topic == "Newsletters"
@@ -523,7 +523,7 @@ async def test_a_date_beyond_the_limit_with_a_reason_is_announced(media_room):
         f"{ref} is set for Monday, 30 November 2026, 19:00 (Greenwich Mean Time).",
         "That is beyond the usual limit of 14 days, so your reason is announced to everyone "
         "eligible.",
-        "Next, tell everyone eligible with: !notify [ID]",
+        "Next, tell everyone who may take part. Send: !notify [ID]",
     ]
 
 

@@ -546,6 +546,9 @@ def test_the_filter_is_installed_once_on_aiohttps_loggers_and_the_root_handlers(
     root = logging.getLogger()
     handler = logging.StreamHandler()
     root.addHandler(handler)
+    # pytest's own handlers are on the root logger too: they must not keep the filter,
+    # which would take the traceback off the records later tests read with caplog.
+    kept = {each: list(each.filters) for each in root.handlers}
     try:
         first = install_log_redaction()
         second = install_log_redaction()
@@ -554,6 +557,8 @@ def test_the_filter_is_installed_once_on_aiohttps_loggers_and_the_root_handlers(
         for name in ("aiohttp.server", "aiohttp.web", "aiohttp.access"):
             assert logging.getLogger(name).filters.count(first) == 1
     finally:
+        for each, filters in kept.items():
+            each.filters[:] = filters
         root.removeHandler(handler)
 
 

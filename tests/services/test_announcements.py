@@ -170,7 +170,7 @@ async def test_a_whole_moot_tells_its_room_each_step_and_keeps_one_state(demo, c
     assert "Quorum is reached." in states[4]
     assert f"1. {iso('A printed newsletter')}\n2. {iso('An email newsletter')}" in states[6]
     assert "The meeting is in its debate phase." in states[7]
-    assert f"Options:\n1. {iso('Print only')}\n2. {iso('Email only')}" in states[11]
+    assert f"These are the options:\n1. {iso('Print only')}\n2. {iso('Email only')}" in states[11]
     assert f"3. {iso('Both')}" in states[10] and "Both" not in states[11]
     assert "The meeting is voting." in states[12]
     assert "0 of 4 people have voted so far." in states[13]
@@ -260,11 +260,11 @@ async def test_no_clear_winner_then_a_second_round_that_decides(demo):
     assert "There is no clear winner. The meeting goes back to debate" in result
     assert "The paper ballots for" in result and "4 paper ballots were counted." in result
     assert not any(row.dedupe_key.startswith("consensus:") for row in rows)
-    # The state says the debate is held again, with the options still open.
+    # The state says the meeting debates again, with the options still open.
     state = _states(rows)[-1]
     assert "The meeting is in its debate phase." in state
-    assert "The last vote had no clear winner, so the debate is held again." in state
-    assert f"Options:\n1. {iso('Print only')}" in state
+    assert "The last vote had no clear winner. The meeting goes back to debate" in state
+    assert f"These are the options:\n1. {iso('Print only')}" in state
 
     # The debate ends again, the vote is announced as round 2, and this time it decides:
     # "Print only" wins the runoff though "Email only" scored more in total.

@@ -213,5 +213,5 @@ async def test_each_new_entry_announces_the_head_in_the_rooms(demo):
     # In the meeting's room, which for a Moot is its assembly's room: once, not twice.
     assert [m.destination for m in messages] == [f"meeting:{row.meeting_id}"]
     announced = messages
-    assert f"entry #{row.id}" in announced[0].body and row.hash in announced[0].body
+    assert f"entry {row.id} in the record" in announced[0].body and row.hash in announced[0].body
     assert "--expect-head" in announced[0].body

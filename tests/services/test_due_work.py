@@ -322,8 +322,8 @@ async def test_every_right_holder_is_reminded_whether_they_voted_or_not(demo, cl
     assert len(sent) == 12
     assert {m.destination for m in sent} == set(present)
     already = _(
-        "If you have voted already, thank you: ignore this message. If not, use "
-        "the link in your ballot message from Harmony."
+        "If you have voted already, thank you. You can ignore this message. If you "
+        "have not, use the link in your ballot message from Harmony."
     )
     for message in sent:  # each in the reader's language
         assert already.render(message.language) in message.body

@@ -50,8 +50,8 @@ async def ballot_open_command(request: Request) -> Reply:
         reply.say(_("The secret ballot of %(ref)s is open.", ref=ref))
     return reply.say(
         _n(
-            "%(count)s person present gets their own voting link by direct message.",
-            "%(count)s people present each get their own voting link by direct message.",
+            "%(count)s person is present and gets their own voting link in a direct message.",
+            "%(count)s people are present. Each gets their own voting link in a direct message.",
             view.eligible,
         ),
         _("Anyone who answers the roll call while the ballot is open gets one too."),

@@ -82,7 +82,7 @@ async def debate_command(request: Request) -> Reply:
         Reply()
         .say(_("%(ref)s is in its debate phase now.", ref=ref))
         .say(
-            _("A secretary or moderator collates the suggestions into options with:"),
+            _("A secretary or moderator now turns the suggestions into options. To add one, send:"),
             Code(request.usage(OPTION_ADD)),
         )
     )

@@ -80,7 +80,7 @@ async def moot_call_command(request: Request) -> Reply:
     )
     reply = Reply().say(
         _(
-            "Assembly Moot %(ref)s of %(assembly)s is called to decide: %(question)s",
+            "Assembly Moot %(ref)s of %(assembly)s will meet. It will decide: %(question)s",
             ref=called.ref,
             assembly=assembly.name,
             question=member_text(called.question),
@@ -88,7 +88,7 @@ async def moot_call_command(request: Request) -> Reply:
     )
     if called.topic:
         reply.say(_("Its topic: %(topic)s", topic=member_text(called.topic)))
-    reply.say(_("A secretary of the assembly prepares it, in this room, with:"))
+    reply.say(_("A secretary of the group gets it ready here. These are the commands to use:"))
     return reply.items(
         Code(request.usage(command)) for command in (PREPARE, SCHEDULE, NOTIFY, START)
     )
@@ -128,7 +128,7 @@ async def thing_call_command(request: Request) -> Reply:
     )
     reply = Reply().say(
         _(
-            "Thing of Assemblies %(ref)s of %(assemblies)s is called to decide: %(question)s",
+            "Thing of Assemblies %(ref)s of %(assemblies)s will meet. It will decide: %(question)s",
             ref=called.ref,
             assemblies=list_of(called.assemblies),
             question=member_text(called.question),
@@ -225,7 +225,7 @@ async def schedule_command(request: Request) -> Reply:
                 result.check.limit_days or 0,
             )
         )
-    return reply.say(_("Next, tell everyone eligible with:"), Code(request.usage(NOTIFY)))
+    return reply.say(_("Next, tell everyone who may take part. Send:"), Code(request.usage(NOTIFY)))
 
 
 # !notify, !start, !cancel
