@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from harmony_matrix.constitution.interpretations import Rules
 from harmony_matrix.demo import load_demo
+from harmony_matrix.services import people
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage import migrations
 from harmony_matrix.storage.database import make_engine, normalise_url
@@ -145,3 +146,14 @@ async def empty_url(tmp_path) -> AsyncIterator[str]:
 def database_url(engine: AsyncEngine) -> str:
     """The URL of this test's migrated, empty database, for the command line."""
     return engine.url.render_as_string(hide_password=False)
+
+
+#: The demo's Welsh speakers (members.csv), whom the bot answers in Welsh.
+WELSH_SPEAKERS = ("@bryn:harmony.uk", "@gwen:harmony.uk")
+
+
+async def read_english(ctx: ServiceContext, *matrix_ids: str) -> None:
+    """These demo people have chosen English: for a test of what a message says, not
+    of the language it is in (tests/bot/test_moot_in_every_language.py does that)."""
+    for matrix_id in matrix_ids or WELSH_SPEAKERS:
+        await people.set_language(ctx, matrix_id, "en")

@@ -10,6 +10,7 @@ from harmony_matrix.i18n import available_languages
 from harmony_matrix.i18n import isolated as iso
 from harmony_matrix.services import consensus, debate, people, roll_call
 from harmony_matrix.storage.models import Assembly, AuditEvent
+from tests.conftest import read_english
 from tests.services.helpers import (
     ANA,
     CHLOE,
@@ -102,15 +103,17 @@ async def test_language_sets_the_persons_language_and_answers_in_it(chat):
 
 
 async def test_language_refuses_a_language_without_a_catalog_and_lists_the_available(chat):
+    await read_english(chat.ctx)
     text = await chat.text(GWEN, "!language xx")
     assert text.splitlines() == [
         f"Harmony does not speak “xx” yet. Choose one of: {', '.join(available_languages())}.",
         "Usage: !language CODE",
     ]
-    assert (await people.whoami(chat.ctx, GWEN)).language == "cy"
+    assert (await people.whoami(chat.ctx, GWEN)).language == "en"
 
 
 async def test_language_misuse(chat):
+    await read_english(chat.ctx)
     assert await chat.text(GWEN, "!language") == "CODE is missing.\nUsage: !language CODE"
     assert await chat.text(GWEN, "!language fr en") == (
         "“en” was not expected here.\nUsage: !language CODE"
@@ -243,6 +246,7 @@ async def test_a_room_belongs_to_one_assembly_only(media_room):
 
 
 async def test_assembly_link_refusals(chat):
+    await read_english(chat.ctx)
     before = await row_counts(chat.ctx)
     not_secretary = await chat.text(GWEN, f"!assembly link {MEDIA}")
     assert not_secretary == (

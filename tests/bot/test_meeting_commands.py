@@ -20,6 +20,7 @@ from harmony_matrix.services import ballots, consensus, debate, meetings, roll_c
 from harmony_matrix.services.preparation import when
 from harmony_matrix.storage.models import AuditEvent, Person
 from tests.ballots.helpers import links_by_person, path_of
+from tests.conftest import read_english
 from tests.services.helpers import (
     ANA,
     BRYN,
@@ -173,6 +174,7 @@ async def test_a_whole_moot_from_the_call_to_consensus_in_the_room(media_room, c
 
 
 async def test_a_debate_with_two_options_goes_to_a_secret_ballot(media_room, clock):
+    await read_english(media_room.ctx)
     chat = media_room
     ref = await opened_moot(chat)
     await chat.ask(ANA, "!debate")
@@ -558,6 +560,7 @@ def test_local_times_that_happen_twice_or_never_are_refused():
 
 
 async def test_notify_start_and_cancel_misuse(media_room, clock):
+    await read_english(media_room.ctx)
     chat = media_room
     ref = await prepared_moot(chat.ctx, wait_for_start=False)
     before = await row_counts(chat.ctx)
@@ -588,6 +591,7 @@ async def test_notify_start_and_cancel_misuse(media_room, clock):
 
 
 async def test_here_misuse(media_room):
+    await read_english(media_room.ctx)
     chat = media_room
     planned = await prepared_moot(chat.ctx, wait_for_start=False)
     usage = 'Usage: !here [@user:server|"Display Name"]'
@@ -702,6 +706,7 @@ async def test_debate_and_vote_misuse(media_room):
 
 
 async def test_option_misuse(media_room):
+    await read_english(media_room.ctx)
     chat = media_room
     ref = await opened_moot(chat)
     assert await chat.text(ANA, "!option add Meet monthly") == (

@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from harmony_matrix.constitution.scheduling import MeetingKind
+from harmony_matrix.constitution.scheduling import MeetingKind, kind_name
 from harmony_matrix.i18n import isolated as iso
 from harmony_matrix.services import meetings, preparation
 from harmony_matrix.services.calendar import calendar_text, meeting_calendar
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import OutboxMessage
+from tests.conftest import read_english
 
 from .helpers import ANA, CHLOE, GWEN, MEDIA
 
@@ -63,6 +64,7 @@ async def _moot_on(ctx, clock, starts: datetime, question: str = "Weekly posts?"
 
 
 async def test_each_notice_is_followed_by_its_calendar_file(demo, clock):
+    await read_english(demo)
     starts = demo.now() + timedelta(days=10)
     ref = await _moot_on(demo, clock, starts, HOSTILE_QUESTION)
     meeting_id = int(ref[2:])
@@ -79,7 +81,7 @@ async def test_each_notice_is_followed_by_its_calendar_file(demo, clock):
     notice, ics = to_gwen
     assert ics.body == f"{ref}.ics" and ics.attachment_type == "text/calendar"
     assert ics.dedupe_key == f"notice-ics:{meeting_id}:1:person:{ics.dedupe_key.split(':')[-1]}"
-    assert ics.is_direct and ics.language == notice.language == "cy"  # Gwen reads Welsh
+    assert ics.is_direct and ics.language == notice.language == "en"  # as Gwen chose
     event = _event(ics.attachment)
     assert str(event["uid"]) == f"{ref}@hpuk.harmony"
     assert event["sequence"] == 1
@@ -209,3 +211,15 @@ def test_any_text_round_trips(ctx: ServiceContext, place: str, question: str, ur
 @given(text=st.text(st.characters(blacklist_categories=("Cc", "Cs"))))
 def test_text_without_control_characters_is_kept_as_it_is(text: str) -> None:
     assert calendar_text(text) == text
+
+
+async def test_the_calendar_file_speaks_its_readers_language(demo, clock):
+    """Gwen reads Welsh (members.csv): her file's title and lines are Welsh."""
+    ref = await _moot_on(demo, clock, demo.now() + timedelta(days=10), "Cwestiwn?")
+    [ics] = await _files(demo, GWEN)
+    assert ics.language == "cy"
+    event = _event(ics.attachment)
+    welsh_kind = kind_name(MeetingKind.ASSEMBLY_MOOT).render("cy")
+    assert welsh_kind != "Assembly Moot"
+    assert str(event["summary"]) == f"{welsh_kind} {ref}: Cwestiwn?"
+    assert "Question:" not in str(event["description"])

@@ -19,6 +19,7 @@ from harmony_matrix.services import (
 )
 from harmony_matrix.services.lookup import meeting_by_ref, meeting_ref
 from harmony_matrix.storage.models import OutboxMessage, Person
+from tests.conftest import read_english
 
 from .helpers import ANA, CHLOE, ELIF, GWEN, MEDIA, OWG, reach_petition, row_counts
 
@@ -244,6 +245,7 @@ async def _no_clear_winner(demo, clock) -> str:
 
 
 async def test_a_continuation_needs_a_reason_a_notice_and_its_time(demo, clock):
+    await read_english(demo)
     ref = await _no_clear_winner(demo, clock)
     later = demo.now() + timedelta(days=30)
     before = await row_counts(demo)

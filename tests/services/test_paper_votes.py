@@ -28,6 +28,7 @@ from harmony_matrix.storage.models import (
 from harmony_matrix.voting.ballot_csv import parse_ballots
 from harmony_matrix.voting.star import tabulate
 from tests.ballots.helpers import link_in, links_by_person, meeting_at_vote, path_of, voters
+from tests.conftest import read_english
 
 from .helpers import ANA, GWEN, row_counts
 
@@ -164,6 +165,7 @@ async def test_a_vote_held_on_paper_takes_no_online_ballot(demo):
 
 
 async def test_an_online_ballot_nobody_used_is_withdrawn_first(demo):
+    await read_english(demo)
     ref = await meeting_at_vote(demo, await voters(demo, 6))
     await ballots.open_ballot(demo, ANA, ref)
     assert len(_key_files(demo)) == 1

@@ -42,6 +42,7 @@ from harmony_matrix.storage.models import (
     PetitionStatus,
     Suggestion,
 )
+from tests.conftest import read_english
 
 from .helpers import (
     ANA,
@@ -432,6 +433,7 @@ async def test_an_unavailable_day_is_each_persons_own(demo, clock):
 
 async def test_the_published_reason_reads_as_one_notice(demo, clock):
     """Kills the notice's parts joined with another separator."""
+    await read_english(demo)
     called = await meetings.call_moot(demo, ANA, MEDIA, "Q?")
     beyond = clock() + timedelta(days=15)
     await preparation.schedule(demo, ANA, called.ref, beyond, reason="Hall closed", **PLACE)
