@@ -197,16 +197,25 @@ def _steps(steps: Sequence[Mapping[str, Any]]) -> list[Message]:
     """Each step of the STAR count in words, rendered in the room's language; a step
     this version cannot explain is shown in the words stored with it.
 
-    The options' names (every text among a step's parameters) are put in isolates of
-    their own, as members wrote them (see ``i18n.isolated``)."""
+    The options' names are put in isolates of their own, as members wrote them (see
+    ``i18n.isolated``); only the names: other texts among the parameters (``decided_by``)
+    are compared by the step's wording."""
     messages: list[Message] = []
     for step in steps:
         try:
-            params = {k: _isolated_names(v) for k, v in step.get("params", {}).items()}
+            params = {
+                key: _isolated_names(value) if key in STEP_NAME_PARAMS else value
+                for key, value in step.get("params", {}).items()
+            }
             messages.append(Step(str(step["kind"]), params).message())
         except KeyError:
             messages.append(verbatim(str(step.get("text", ""))))
     return messages
+
+
+#: The parameters of a STAR count's steps that hold options' names (voting/star.py,
+#: STEP_KINDS).
+STEP_NAME_PARAMS = frozenset({"option", "options", "first", "second", "winner", "loser"})
 
 
 def _isolated_names(value: object) -> object:
