@@ -202,7 +202,10 @@ class Party:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                return 0
+                if self.stop.is_set():
+                    return 0
+                say(_("The walkthrough stopped: the bot stopped first (its log says why)."))
+                return 1
             result = task.result()
         except WalkthroughError as error:
             say(_("The walkthrough stopped: %(reason)s", reason=error.message))

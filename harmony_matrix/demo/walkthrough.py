@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from nio import Event, RoomMessageNotice, RoomMessageText
 from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from harmony_matrix.constitution.process import Phase
 from harmony_matrix.demo import demo_id
@@ -102,18 +103,21 @@ class Walkthrough:
         self.steps = 14
         self.seen_ballots: set[str] = set()
         self.meeting_id = 0
+        self.outbox_before = 0
 
     # The script ------------------------------------------------------------------
 
     async def run(self, homeserver: str, logins: dict[str, str], store: Path) -> WalkthroughResult:
         self._step(_("The members sign in and join the Operational Working Group's room."))
+        self.outbox_before = await self._newest(OutboxMessage.id)
         await self._sign_in(homeserver, logins, store)
         ana, bryn, kai, lena, mo, *_others = self.players
         self._step(_("%(name)s, the secretary, calls a Moot.", name=ana.name))
+        earlier = await self._newest(Meeting.id)
         await self._command(ana, f"!moot call {QUESTION}")
         # An ID in every command: an earlier walkthrough, stopped half-way, may have left
         # a meeting under way in this room too.
-        ref = await self._meeting_ref()
+        ref = await self._meeting_ref(after=earlier)
         self._step(_("She collects the facts and prepares the materials."))
         await self._command(ana, f"!prepare {ref} facts Quotes from three hosts and our costs")
         await self._command(ana, f"!prepare {ref} materials A table comparing the hosts")
@@ -152,9 +156,9 @@ class Walkthrough:
         await self._command(ana, f"!ballot close {ref}", then=_in(Phase.CONSENSUS))
         # The result and the record of consensus are announced in the room; both name
         # the winning option, in the words it was given.
-        announcement, seen = await self._announced(ana, CO_OP, since)
+        announcement, seen = await self._announced(ana, since, naming=(ref, CO_OP))
         self._step(_("The room is told the consensus."))
-        await self._announced(ana, CO_OP, seen + 1)
+        await self._announced(ana, seen + 1, naming=(CO_OP,))
         self._step(_("Done: the result is on the web."))
         return WalkthroughResult(ref, announcement, f"{self.web_url}/meetings/{ref}/results")
 
@@ -286,17 +290,22 @@ class Walkthrough:
                 _indented(_n("(and %(count)s more line)", "(and %(count)s more lines)", more), 4)
             )
 
-    async def _announced(self, player: Player, contains: str, since: int) -> tuple[str, int]:
-        """The bot's first announcement in the room from ``since`` on (``m.text``, where
-        its answers are notices) containing ``contains``, and where it is in the
-        player's events."""
+    async def _announced(
+        self, player: Player, since: int, *, naming: tuple[str, ...]
+    ) -> tuple[str, int]:
+        """The bot's first announcement in the room from ``since`` on whose text has
+        every one of ``naming`` (``m.text``, where its answers are notices; not an edit
+        of the meeting's pinned state, which lists the options too), and where it is in
+        the player's events."""
         member = player.member
 
         def matches(event: Event) -> bool:
+            relation = event.source.get("content", {}).get("m.relates_to", {})
             return (
                 isinstance(event, RoomMessageText)
                 and event.sender == self.bot_id
-                and contains in event.body
+                and relation.get("rel_type") != "m.replace"
+                and all(text in event.body for text in naming)
             )
 
         try:
@@ -318,12 +327,17 @@ class Walkthrough:
             session.expunge(meeting)
             return meeting
 
-    async def _meeting_ref(self) -> str:
+    async def _newest(self, column: InstrumentedAttribute[int]) -> int:
+        async with self.ctx.transaction() as session:
+            return int(await session.scalar(select(func.max(column))) or 0)
+
+    async def _meeting_ref(self, *, after: int) -> str:
+        """The meeting the call made: newer than ``after``, with the walkthrough's own
+        question (an earlier run's, left half-way, must not be taken for it)."""
         async with self.ctx.transaction() as session:
             found = await session.scalar(
-                # The walkthrough's own question: no one else asks it.
                 select(Meeting.id)
-                .where(Meeting.question == QUESTION)
+                .where(Meeting.question == QUESTION, Meeting.id > after)
                 .order_by(Meeting.id.desc())
                 .limit(1)
             )
@@ -358,10 +372,14 @@ class Walkthrough:
             await asyncio.sleep(1)
 
     async def _waiting(self) -> int:
+        """Messages queued since the walkthrough began and not yet sent (one parked
+        earlier, for a member who refuses invitations, is not this run's to wait for)."""
         async with self.ctx.transaction() as session:
             found = await session.scalar(
                 select(func.count(OutboxMessage.id)).where(
-                    OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None)
+                    OutboxMessage.id > self.outbox_before,
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.failed_at.is_(None),
                 )
             )
         return int(found or 0)

@@ -72,6 +72,15 @@ class WebVoter:
 
     async def vote(self, link: str, scores: dict[int, int]) -> str:
         """Cast ``scores`` (option number: 0 to 5) through the pages; the receipt code."""
+        try:
+            return await self._vote(link, scores)
+        except aiohttp.ClientError as error:
+            # aiohttp's errors quote the address, and a ballot page's holds the link.
+            raise VotingError(
+                f"the web companion did not answer ({type(error).__name__})"
+            ) from None
+
+    async def _vote(self, link: str, scores: dict[int, int]) -> str:
         headers = {"Accept-Language": self.language}
         async with aiohttp.ClientSession(headers=headers) as browser:
             start_url = f"{self.base_url}/vote/{link}"
@@ -79,7 +88,7 @@ class WebVoter:
             form_url = f"{start_url}/ballot"
             form = _read(await self._get(browser, form_url)).forms.get("ballot-form")
             if form is None:
-                raise VotingError(f"no ballot form at {form_url}")
+                raise VotingError(f"no ballot form at {_shown(form_url)}")
             answers = dict(form.fields)
             for number, score in scores.items():
                 name = f"score-{number}"

@@ -207,8 +207,8 @@ async def test_the_walkthrough_holds_a_whole_moot_and_reports_its_result(synapse
         rows = list(csv.DictReader(io.StringIO(published)))
         assert len(rows) == len(walkthrough.PLAYERS)
         # The terminal names who voted, never how.
-        for line in run.output.splitlines():
-            if "has voted" in line:
-                assert not re.search(r"\d", line), line
+        voted = [line for line in run.output.splitlines() if "has voted" in line]
+        assert len(voted) == len(walkthrough.PLAYERS)
+        assert not any(re.search(r"\d", line) for line in voted), voted
     finally:
         await stop(run, folder)
