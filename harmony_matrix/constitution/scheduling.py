@@ -41,8 +41,8 @@ def kind_explained(kind: MeetingKind) -> Message:
             "A Thing of Assemblies is a meeting where several assemblies make a decision together."
         ),
         MeetingKind.PARTY_THING: _(
-            "A Party Thing is a meeting where members make a decision that is not for one "
-            "assembly alone."
+            "A Party Thing is a meeting where members decide something that no assembly "
+            "is in charge of."
         ),
         MeetingKind.PARTY_CONFERENCE: _("A Party Conference is a meeting of the whole party."),
     }[kind]

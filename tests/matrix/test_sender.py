@@ -21,6 +21,7 @@ from harmony_matrix.i18n import _
 from harmony_matrix.services import ballots, delivery, records
 from harmony_matrix.storage.models import Assembly, OutboxMessage, Person
 from tests.ballots.helpers import meeting_at_vote, voters
+from tests.conftest import read_english
 from tests.matrix.member import bodies_in
 from tests.matrix.outbox import sent_count, wait_until_sent
 from tests.matrix.sender_process import bot_client
@@ -229,6 +230,7 @@ async def test_a_member_who_blocks_invites_is_asked_to_open_a_direct_message(
     demo, tmp_path, register_user, member_client
 ):
     ctx = demo
+    await read_english(ctx)
     bot_user = await register_user("bot")  # not an admin: admins' invitations get through
     gwen = await member_client(await register_user("gwen"))
     client = await bot(tmp_path, bot_user)
