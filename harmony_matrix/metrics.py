@@ -56,7 +56,7 @@ class DatabaseGauges:
         )
         self.oldest = Gauge(
             "harmony_outbox_oldest_unsent_seconds",
-            "Age of the oldest message in the outbox not yet sent (0 if none).",
+            "Age of the oldest outbox message due to be sent and not yet sent (0 if none).",
             registry=registry,
         )
         self.failed = Gauge(

@@ -2,8 +2,10 @@
 and how many ballots each recent round holds.
 
 Only counts, and never per person: no Matrix ID, no name, no link, no token. The
-ballot counts are the turnout the meeting's room already shows while a round is open
-(services/meeting_state.py), never who voted.
+ballot counts are how many have voted, never who. An open round's count rises by one
+with each ballot, so a series of scrapes dates each cast to within a scrape, as the web
+companion's own access log dates each POST: neither says whose ballot it was (decision
+87).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.services.lookup import meeting_ref
@@ -32,7 +34,9 @@ CLOSED_ROUNDS_SHOWN_FOR = timedelta(days=7)
 class OutboxFigures:
     #: Messages neither sent nor given up.
     unsent: int
-    #: Seconds since the oldest of them was queued; 0 when there is none.
+    #: Seconds since the oldest of them that is due was queued (0 when there is none):
+    #: one waiting for its next try (a member who refuses invitations is asked again
+    #: daily) is left out, or it would hold the figure up for ever and hide a stall.
     oldest_unsent_seconds: float
     #: Messages given up (the member could not be reached), direct and to rooms.
     failed_direct: int
@@ -50,22 +54,23 @@ class RoundFigures:
 
 
 async def outbox_figures(ctx: ServiceContext) -> OutboxFigures:
+    now = ctx.now()
     unsettled = (OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
     async with ctx.transaction() as session:
-        unsent, oldest = (
-            await session.execute(
-                select(func.count(), func.min(OutboxMessage.created_at)).where(*unsettled)
-            )
-        ).one()
+        unsent = await session.scalar(select(func.count()).where(*unsettled))
+        due = or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now)
+        oldest = await session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(*unsettled, due)
+        )
         failed_rows = await session.execute(
             select(OutboxMessage.is_direct, func.count())
             .where(OutboxMessage.failed_at.is_not(None))
             .group_by(OutboxMessage.is_direct)
         )
         failed = {bool(direct): count for direct, count in failed_rows}
-    age = 0.0 if oldest is None else max((ctx.now() - oldest).total_seconds(), 0.0)
+    age = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
     return OutboxFigures(
-        unsent=unsent,
+        unsent=int(unsent or 0),
         oldest_unsent_seconds=age,
         failed_direct=failed.get(True, 0),
         failed_room=failed.get(False, 0),
