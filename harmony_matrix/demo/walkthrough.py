@@ -101,7 +101,6 @@ class Walkthrough:
         self.room_id = ""
         self.step = 0
         self.steps = 14
-        self.seen_ballots: set[str] = set()
         self.meeting_id = 0
         self.outbox_before = 0
 
@@ -402,11 +401,7 @@ class Walkthrough:
         """The link in the player's latest ballot message, read in their direct room."""
 
         def is_ballot(event: Event) -> bool:
-            return (
-                isinstance(event, RoomMessageText)
-                and "/vote/" in event.body
-                and event.event_id not in self.seen_ballots
-            )
+            return isinstance(event, RoomMessageText) and "/vote/" in event.body
 
         try:
             await player.member.wait_for(is_ballot, within=STEP_WITHIN, since=player.since)
@@ -416,7 +411,6 @@ class Walkthrough:
             ) from error
         new = player.member.events[player.since :]
         latest = [event for _room, event in new if is_ballot(event)]
-        self.seen_ballots.update(event.event_id for event in latest)
         body = str(getattr(latest[-1], "body", ""))
         word = next(w for w in body.split() if "/vote/" in w)
         return word.rsplit("/vote/", 1)[1]

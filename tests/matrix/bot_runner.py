@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from harmony_matrix.bot.app import Bot
 from harmony_matrix.config import Config, MatrixSettings
+from harmony_matrix.demo.member import replied_to
 from harmony_matrix.homeserver import RegisteredUser
 from harmony_matrix.services.context import ServiceContext
 from harmony_matrix.storage.models import Assembly
@@ -64,11 +65,7 @@ async def room_of(ctx: ServiceContext, slug: str, within: float = 30.0) -> str:
 
 async def reply_to(member: Member, room_id: str, event_id: str, within: float = 15.0):
     event = await member.wait_for(
-        lambda e: (
-            isinstance(e, RoomMessageNotice)
-            and e.source["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-            == event_id
-        ),
+        lambda e: isinstance(e, RoomMessageNotice) and replied_to(e) == event_id,
         room_id=room_id,
         within=within,
     )
@@ -81,7 +78,5 @@ def replies_to(member: Member, event_id: str) -> list[RoomMessageNotice]:
     return [
         event
         for _room, event in member.events
-        if isinstance(event, RoomMessageNotice)
-        and event.source["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
-        == event_id
+        if isinstance(event, RoomMessageNotice) and replied_to(event) == event_id
     ]
